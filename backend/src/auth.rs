@@ -1,0 +1,272 @@
+//! Users, passwords and tokens. Passwords are argon2id hashes; a login returns an HS256
+//! JWT signed with a secret kept in the data directory, so tokens survive a restart.
+//! Failed logins are counted per client address and refused for a while past a limit.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, TimeZone, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::rngs::OsRng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::settings::AuthSettings;
+use crate::storage::{StorageError, Store, UserRecord};
+
+pub const ADMIN_USER: &str = "admin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("this call needs a bearer token: log in with POST /api/v1/auth/login")]
+    MissingToken,
+    #[error("the bearer token is not valid; log in again")]
+    InvalidToken,
+    #[error("the bearer token has expired; log in again")]
+    ExpiredToken,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("too many failed logins from this address; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<StorageError> for AuthError {
+    fn from(err: StorageError) -> Self {
+        AuthError::Unexpected(anyhow::Error::new(err).context("the user store failed"))
+    }
+}
+
+/// What a token says about its bearer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl Claims {
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        Utc.timestamp_opt(self.exp, 0).single().unwrap_or_else(Utc::now)
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    token_ttl: Duration,
+    limiter: Arc<LoginLimiter>,
+}
+
+impl AuthService {
+    pub fn new(secret: &SecretString, settings: &AuthSettings) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            token_ttl: Duration::from_secs(settings.token_ttl_secs),
+            limiter: Arc::new(LoginLimiter::new(
+                settings.login_max_failures,
+                Duration::from_secs(settings.login_window_secs),
+            )),
+        }
+    }
+
+    /// Checks the password and issues a token; counts failures per client address.
+    #[tracing::instrument(skip(self, store, password))]
+    pub async fn login(
+        &self,
+        store: &dyn Store,
+        client: Option<IpAddr>,
+        username: &str,
+        password: SecretString,
+    ) -> Result<(String, Claims), AuthError> {
+        if let Some(ip) = client {
+            self.limiter.check(ip)?;
+        }
+        let user = store.find_user(username).await?;
+        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        // Verify even for unknown users so the answer takes as long either way.
+        let matches = tokio::task::spawn_blocking(move || match stored_hash {
+            Some(hash) => verify_password(&password, &hash),
+            None => {
+                let _ = hash_password(&password);
+                Ok(false)
+            }
+        })
+        .await
+        .map_err(|e| AuthError::Unexpected(anyhow::Error::new(e).context("password check")))??;
+        if !matches {
+            if let Some(ip) = client {
+                self.limiter.record_failure(ip);
+            }
+            tracing::warn!(username, ?client, "failed login");
+            return Err(AuthError::InvalidCredentials);
+        }
+        if let Some(ip) = client {
+            self.limiter.forget(ip);
+        }
+        self.issue(username)
+    }
+
+    pub fn issue(&self, username: &str) -> Result<(String, Claims), AuthError> {
+        let now = Utc::now().timestamp();
+        let ttl = i64::try_from(self.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let claims = Claims {
+            sub: username.to_string(),
+            iat: now,
+            exp: now.saturating_add(ttl),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AuthError::Unexpected(anyhow::Error::new(e).context("signing a token")))?;
+        Ok((token, claims))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::ExpiredToken,
+                _ => AuthError::InvalidToken,
+            })
+    }
+}
+
+/// Creates the `admin` user on the first start. Returns the generated password when
+/// none was given, so the caller can show it once.
+pub async fn ensure_admin(
+    store: &dyn Store,
+    password: Option<&SecretString>,
+) -> anyhow::Result<Option<SecretString>> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match password {
+        Some(given) if !given.expose_secret().is_empty() => (given.clone(), false),
+        _ => (random_password(), true),
+    };
+    let to_hash = password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&to_hash)).await??;
+    store
+        .create_user(&UserRecord {
+            username: ADMIN_USER.into(),
+            password_hash: hash,
+        })
+        .await?;
+    Ok(generated.then_some(password))
+}
+
+fn random_password() -> SecretString {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = OsRng;
+    let text: String = (0..20)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
+    SecretString::from(text)
+}
+
+pub fn hash_password(password: &SecretString) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.expose_secret().as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+}
+
+fn verify_password(password: &SecretString, phc: &str) -> Result<bool, AuthError> {
+    let parsed = PasswordHash::new(phc)
+        .map_err(|e| AuthError::Unexpected(anyhow::anyhow!("stored password hash is unreadable: {e}")))?;
+    Ok(Argon2::default()
+        .verify_password(password.expose_secret().as_bytes(), &parsed)
+        .is_ok())
+}
+
+/// Failed logins per client address within a sliding window.
+pub struct LoginLimiter {
+    max_failures: u32,
+    window: Duration,
+    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl LoginLimiter {
+    pub fn new(max_failures: u32, window: Duration) -> Self {
+        Self {
+            max_failures,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn check(&self, ip: IpAddr) -> Result<(), AuthError> {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(times) = failures.get_mut(&ip) else {
+            return Ok(());
+        };
+        while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            times.pop_front();
+        }
+        if times.len() >= self.max_failures as usize {
+            let oldest = times.front().copied().unwrap_or(now);
+            let wait = self.window.saturating_sub(now.duration_since(oldest));
+            return Err(AuthError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn record_failure(&self, ip: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.entry(ip).or_default().push_back(Instant::now());
+    }
+
+    pub fn forget(&self, ip: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(&ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_refuses_after_the_limit_and_per_address() {
+        let limiter = LoginLimiter::new(2, Duration::from_secs(60));
+        let a: IpAddr = [127, 0, 0, 1].into();
+        let b: IpAddr = [127, 0, 0, 2].into();
+        limiter.record_failure(a);
+        assert!(limiter.check(a).is_ok());
+        limiter.record_failure(a);
+        assert!(matches!(limiter.check(a), Err(AuthError::RateLimited { retry_after_secs }) if retry_after_secs <= 60));
+        assert!(limiter.check(b).is_ok(), "another address is not limited");
+        limiter.forget(a);
+        assert!(limiter.check(a).is_ok());
+    }
+
+    #[test]
+    fn failures_older_than_the_window_no_longer_count() {
+        let limiter = LoginLimiter::new(1, Duration::ZERO);
+        let a: IpAddr = [127, 0, 0, 1].into();
+        limiter.record_failure(a);
+        assert!(limiter.check(a).is_ok());
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password(&SecretString::from("correct horse")).expect("hash");
+        assert!(verify_password(&SecretString::from("correct horse"), &hash).expect("verify"));
+        assert!(!verify_password(&SecretString::from("battery staple"), &hash).expect("verify"));
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTTP face of every failure: `ApiError` maps each domain error to a status and an
+//! RFC 9457 problem body. Each variant is mapped explicitly; unexpected errors are
+//! logged once, with their cause chain, and become a 500 without internals.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use pequod_api::{FieldError, Problem};
+
+use crate::auth::AuthError;
+use crate::storage::StorageError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request body or parameters were understood but some fields are invalid.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The request could not be read at all (not JSON, wrong structure).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let title = status.canonical_reason().unwrap_or("Error").to_string();
+        let (detail, errors) = match self {
+            ApiError::Validation(errors) => (
+                Some(match errors.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.message),
+                    _ => format!("{} fields are invalid", errors.len()),
+                }),
+                errors.clone(),
+            ),
+            ApiError::BadRequest(message) | ApiError::NotFound(message) | ApiError::Conflict(message) => {
+                (Some(message.clone()), Vec::new())
+            }
+            ApiError::Auth(err) => (Some(err.to_string()), Vec::new()),
+            ApiError::Unexpected(_) => (
+                Some("an internal error occurred; the node's log has the details".into()),
+                Vec::new(),
+            ),
+        };
+        Problem {
+            kind: "about:blank".into(),
+            title,
+            status: status.as_u16(),
+            detail,
+            instance: None,
+            errors,
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::NotFound(what) => ApiError::NotFound(format!("{what} does not exist")),
+            StorageError::Conflict(what) => ApiError::Conflict(what),
+            StorageError::Database(_) | StorageError::Corrupt(_) => {
+                ApiError::Unexpected(anyhow::Error::new(err).context("the store failed"))
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Auth(AuthError::MissingToken)
+            | ApiError::Auth(AuthError::InvalidToken)
+            | ApiError::Auth(AuthError::ExpiredToken)
+            | ApiError::Auth(AuthError::InvalidCredentials) => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(AuthError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Auth(AuthError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.status_code().is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut response = problem_response(&self.problem());
+        match self {
+            ApiError::Auth(AuthError::RateLimited { retry_after_secs }) => {
+                if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+            }
+            ApiError::Auth(AuthError::MissingToken)
+            | ApiError::Auth(AuthError::InvalidToken)
+            | ApiError::Auth(AuthError::ExpiredToken) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"pequod\""),
+                );
+            }
+            ApiError::Auth(AuthError::InvalidCredentials)
+            | ApiError::Auth(AuthError::Unexpected(_))
+            | ApiError::Validation(_)
+            | ApiError::BadRequest(_)
+            | ApiError::NotFound(_)
+            | ApiError::Conflict(_)
+            | ApiError::Unexpected(_) => {}
+        }
+        response
+    }
+}
+
+/// Serialises a problem with its content type.
+pub fn problem_response(problem: &Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .content_type(PROBLEM_JSON)
+        .json(problem)
+}

@@ -1,0 +1,167 @@
+//! Request extractors: the authenticated user, and JSON bodies whose rejection names
+//! the offending field.
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use crate::auth::{AuthError, Claims};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The user a valid `Authorization: Bearer` token belongs to.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Claims);
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req, bearer_token(req)))
+    }
+}
+
+/// Like [`AuthUser`], but also accepts the token as `?access_token=`: a browser's
+/// `EventSource` cannot set headers. Used only for the event stream.
+#[derive(Debug, Clone)]
+pub struct StreamUser(pub Claims);
+
+impl FromRequest for StreamUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req).or_else(|| {
+            web::Query::<AccessToken>::from_query(req.query_string())
+                .ok()
+                .map(|q| q.into_inner().access_token)
+        });
+        ready(authenticate(req, token).map(|AuthUser(claims)| StreamUser(claims)))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AccessToken {
+    access_token: String,
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+fn authenticate(req: &HttpRequest, token: Option<String>) -> Result<AuthUser, ApiError> {
+    let token = token.ok_or(AuthError::MissingToken)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| anyhow::anyhow!("application state is missing"))?;
+    Ok(AuthUser(state.auth.verify(&token)?))
+}
+
+/// A JSON body. When it cannot be read, the problem names the field and what is wrong
+/// with it (`hostname: may contain only letters …`) instead of a parser position.
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::BadRequest(
+                    "the request body must be JSON (Content-Type: application/json)".into(),
+                ));
+            }
+            let bytes = body
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("the request body could not be read: {e}")))?;
+            parse_json(&bytes).map(ValidJson)
+        })
+    }
+}
+
+/// Deserialises `bytes`, turning a failure into a validation error on the field's path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::BadRequest(format!("the request body is not valid JSON: {inner}")));
+            }
+            let message = strip_position(&inner.to_string());
+            if path == "." {
+                // A missing or unknown field: serde names it in the message.
+                let field = quoted_field(&message).unwrap_or_else(|| "body".into());
+                return Err(ApiError::field(field, message));
+            }
+            Err(ApiError::field(path, message))
+        }
+    }
+}
+
+/// serde_json appends " at line 1 column 22"; a person needs the field, not that.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The first `name` in backticks, as serde writes "missing field `hostname`".
+fn quoted_field(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(message[start..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pequod_api::nodes::NodePatch;
+
+    fn field_errors(err: ApiError) -> Vec<(String, String)> {
+        match err {
+            ApiError::Validation(errors) => errors.into_iter().map(|e| (e.field, e.message)).collect(),
+            other => vec![("<not validation>".into(), other.to_string())],
+        }
+    }
+
+    #[test]
+    fn a_bad_field_is_named_with_its_message() {
+        let err = parse_json::<NodePatch>(br#"{"hostname": "bad name"}"#).expect_err("invalid");
+        let errors = field_errors(err);
+        assert_eq!(errors[0].0, "hostname");
+        assert!(errors[0].1.contains("may contain only"), "{errors:?}");
+        assert!(!errors[0].1.contains("line 1"), "{errors:?}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let err = parse_json::<NodePatch>(br#"{"hostnam": "node1"}"#).expect_err("unknown");
+        assert_eq!(field_errors(err)[0].0, "hostnam");
+    }
+
+    #[test]
+    fn broken_json_is_a_bad_request() {
+        assert!(matches!(parse_json::<NodePatch>(b"{"), Err(ApiError::BadRequest(_))));
+    }
+}

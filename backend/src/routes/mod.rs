@@ -1,0 +1,53 @@
+//! Thin HTTP handlers, one file per resource: extract, authorize, validate, call one
+//! service, map. Paths are collected into the OpenAPI document from these handlers.
+
+pub mod auth;
+pub mod checks;
+pub mod cluster;
+pub mod events;
+pub mod health;
+pub mod jobs;
+pub mod nodes;
+pub mod slaves;
+
+use actix_web::HttpRequest;
+use utoipa_actix_web::scope::{self, Scope};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::ApiError;
+
+/// Everything below `/api/v1`.
+pub fn api_v1() -> Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    scope::scope(pequod_api::API_PREFIX).configure(|cfg: &mut ServiceConfig| {
+        cfg.service(auth::login)
+            .service(auth::me)
+            .service(cluster::get_cluster)
+            .service(nodes::list_nodes)
+            .service(nodes::get_self)
+            .service(nodes::patch_self)
+            .service(nodes::list_interfaces)
+            .service(jobs::list_jobs)
+            .service(jobs::get_job)
+            .service(jobs::acknowledge_job)
+            .service(events::events)
+            .service(checks::list_checks)
+            .service(slaves::list_slaves);
+    })
+}
+
+/// Unknown paths below `/api` answer with a problem, not the UI's index page.
+pub async fn api_not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "{} {} is not part of the API",
+        req.method(),
+        req.path()
+    )))
+}

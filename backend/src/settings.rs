@@ -1,0 +1,149 @@
+//! Typed settings: built-in defaults < TOML file < `PEQUOD_<SECTION>__<KEY>` environment
+//! variables < command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::ServeArgs;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    /// Password for the `admin` user created on the first start (`PEQUOD_ADMIN_PASSWORD`).
+    /// Ignored once the user exists.
+    #[serde(default, skip_serializing)]
+    pub admin_password: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ServerSettings {
+    /// Address and port of the API and the UI.
+    pub listen: String,
+    /// Database, SSH key pair and token secret live here.
+    pub data_dir: PathBuf,
+    /// The built commander UI (index.html and pkg/), served at `/`.
+    pub ui_dir: PathBuf,
+    /// Seconds an HTTP connection gets to finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuthSettings {
+    /// How long a login token is valid.
+    pub token_ttl_secs: u64,
+    /// Failed logins from one client address allowed within `login_window_secs`.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LogSettings {
+    /// A tracing filter, e.g. `info` or `pequod=debug,info`; RUST_LOG wins when set.
+    pub level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings {
+                listen: "127.0.0.1:8080".into(),
+                data_dir: PathBuf::from("data"),
+                ui_dir: PathBuf::from("frontend/dist"),
+                shutdown_timeout_secs: 5,
+            },
+            auth: AuthSettings {
+                token_ttl_secs: 8 * 3600,
+                login_max_failures: 5,
+                login_window_secs: 300,
+            },
+            log: LogSettings {
+                level: "info".into(),
+            },
+            admin_password: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings for `pequod serve` from the process environment.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let mut settings: Settings = Self::figment(args.config.as_deref(), args)?
+            .extract()
+            .context("the settings are invalid (check the --config file and PEQUOD_* variables)")?;
+        // Read verbatim: figment would turn a numeric-looking password into a number.
+        settings.admin_password = std::env::var(ADMIN_PASSWORD_VAR).ok().map(SecretString::from);
+        Ok(settings)
+    }
+
+    /// Defaults, then the TOML file, then `PEQUOD_<SECTION>__<KEY>`, then the flags.
+    pub fn figment(config: Option<&Path>, args: &ServeArgs) -> anyhow::Result<Figment> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config {
+            anyhow::ensure!(path.exists(), "settings file {} does not exist", path.display());
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("PEQUOD_")
+                .ignore(&["ADMIN_PASSWORD"])
+                .split("__"),
+        );
+        if let Some(listen) = &args.listen {
+            figment = figment.merge(("server.listen", listen));
+        }
+        if let Some(dir) = &args.data_dir {
+            figment = figment.merge(("server.data_dir", dir));
+        }
+        Ok(figment)
+    }
+}
+
+/// The environment variable holding the first start's admin password.
+pub const ADMIN_PASSWORD_VAR: &str = "PEQUOD_ADMIN_PASSWORD";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "pequod.toml",
+                "[server]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/var/lib/pequod\"\n[auth]\ntoken_ttl_secs = 60\n",
+            )?;
+            jail.set_env("PEQUOD_AUTH__TOKEN_TTL_SECS", "120");
+            jail.set_env("PEQUOD_LOG__LEVEL", "debug");
+            let args = ServeArgs {
+                config: Some("pequod.toml".into()),
+                listen: None,
+                data_dir: Some("/tmp/node1".into()),
+            };
+            let settings: Settings = Settings::figment(args.config.as_deref(), &args)
+                .map_err(|e| e.to_string())?
+                .extract()?;
+            assert_eq!(settings.server.listen, "127.0.0.1:9000");
+            assert_eq!(settings.server.data_dir, PathBuf::from("/tmp/node1"));
+            assert_eq!(settings.auth.token_ttl_secs, 120);
+            assert_eq!(settings.log.level, "debug");
+            assert_eq!(settings.auth.login_max_failures, 5);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_settings_file_is_an_error() {
+        let args = ServeArgs {
+            config: Some("/nonexistent/pequod.toml".into()),
+            ..ServeArgs::default()
+        };
+        let err = Settings::figment(args.config.as_deref(), &args).expect_err("must fail");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

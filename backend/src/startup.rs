@@ -1,0 +1,165 @@
+//! Building and running a node: open the store, make sure the node has its identity,
+//! wire the services, bind the listener. Tests build it on port 0.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{HttpResponse, ResponseError, web};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::{self, AuthService};
+use crate::error::ApiError;
+use crate::events::EventBus;
+use crate::identity;
+use crate::jobs::JobRunner;
+use crate::openapi;
+use crate::routes;
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::storage::SqliteStore;
+
+pub const DATABASE_FILE: &str = "pequod.db";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    #[tracing::instrument(skip_all, fields(listen = %settings.server.listen, data_dir = %settings.server.data_dir.display()))]
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let data_dir = &settings.server.data_dir;
+        create_private_dir(data_dir)?;
+        let store = Arc::new(
+            SqliteStore::open(&data_dir.join(DATABASE_FILE))
+                .await
+                .context("opening the store")?,
+        );
+        let node = identity::load_or_create_node(store.as_ref()).await?;
+        let public_key = identity::load_or_create_ssh_key(data_dir, &format!("pequod@{}", node.hostname))?;
+        let token_secret = identity::load_or_create_secret(data_dir)?;
+        if let Some(password) = auth::ensure_admin(store.as_ref(), settings.admin_password.as_ref()).await? {
+            tracing::warn!(
+                "created user {} with the generated password {} (shown only this once; set \
+                 {} before the first start to choose it)",
+                auth::ADMIN_USER,
+                password.expose_secret(),
+                crate::settings::ADMIN_PASSWORD_VAR
+            );
+        }
+
+        let events = EventBus::default();
+        let jobs = JobRunner::new(store.clone(), events.clone());
+        let interrupted = jobs.interrupt_leftovers().await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "jobs were interrupted by the last stop");
+        }
+        let state = AppState {
+            store,
+            jobs,
+            events,
+            auth: AuthService::new(&token_secret, &settings.auth),
+            public_key,
+        };
+
+        let listener = TcpListener::bind(&settings.server.listen)
+            .with_context(|| format!("listening on {}", settings.server.listen))?;
+        let port = listener.local_addr()?.port();
+        let spec = openapi::spec();
+        let ui_dir = settings.server.ui_dir.clone();
+        if !ui_dir.join("index.html").is_file() {
+            tracing::warn!(ui_dir = %ui_dir.display(), "the commander UI is not built; run scripts/build-frontend");
+        }
+        let data = web::Data::new(state.clone());
+        let server = actix_web::HttpServer::new(move || {
+            let (app, _) = openapi::documented_app().split_for_parts();
+            app.app_data(data.clone())
+                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                    ApiError::BadRequest(format!("the path is not valid: {err}")).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    ApiError::BadRequest(format!("the query string is not valid: {err}")).into()
+                }))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
+                .service(web::redirect("/api/docs", "/api/docs/"))
+                .service(web::scope("/api").default_service(web::to(routes::api_not_found)))
+                .configure(|cfg| serve_ui(cfg, &ui_dir))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "pequod is listening");
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops the server from another task (SIGTERM and SIGINT stop it by themselves).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        tracing::info!("pequod stopped");
+        Ok(())
+    }
+}
+
+fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("creating the data directory {}", path.display()))
+}
+
+/// The commander UI: static files, with `index.html` for every other path so the
+/// single-page app can route by itself.
+fn serve_ui(cfg: &mut web::ServiceConfig, ui_dir: &Path) {
+    let index = ui_dir.join("index.html");
+    if !index.is_file() {
+        let dir = ui_dir.display().to_string();
+        cfg.default_service(web::to(move || {
+            let dir = dir.clone();
+            async move {
+                HttpResponse::ServiceUnavailable()
+                    .content_type("text/plain; charset=utf-8")
+                    .body(format!(
+                        "The commander UI is not built (no index.html in {dir}). Run scripts/build-frontend, \
+                         or use the API at /api/v1 (documentation at /api/docs/).\n"
+                    ))
+            }
+        }));
+        return;
+    }
+    let fallback: PathBuf = index;
+    cfg.service(
+        actix_files::Files::new("/", ui_dir)
+            .index_file("index.html")
+            .default_handler(web::to(move |req: actix_web::HttpRequest| {
+                let fallback = fallback.clone();
+                async move {
+                    match actix_files::NamedFile::open_async(&fallback).await {
+                        Ok(file) => file.into_response(&req),
+                        Err(err) => ApiError::Unexpected(anyhow::Error::new(err).context("reading index.html"))
+                            .error_response(),
+                    }
+                }
+            })),
+    );
+}

@@ -1,0 +1,19 @@
+//! What every handler can reach: the store, the job runner, the event bus, the token
+//! service and this node's identity.
+
+use std::sync::Arc;
+
+use crate::auth::AuthService;
+use crate::events::EventBus;
+use crate::jobs::JobRunner;
+use crate::storage::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub jobs: JobRunner,
+    pub events: EventBus,
+    pub auth: AuthService,
+    /// This node's SSH public key (OpenSSH format).
+    pub public_key: String,
+}

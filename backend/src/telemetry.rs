@@ -1,0 +1,14 @@
+//! Logging: `tracing` to stderr, filtered by RUST_LOG or the configured level.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(default_level: &str) {
+    // netlink-packet-route warns about every attribute newer than itself on each read.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},netlink_packet_route=error")));
+    // A second init (tests start many apps in one process) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}

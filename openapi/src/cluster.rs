@@ -1,0 +1,74 @@
+//! The cluster as a whole: its mode, the roles, the cluster IP and the status lamp.
+
+use serde::{Deserialize, Serialize};
+
+/// A node's part in the cluster (see DESIGN.md, "Roles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum Role {
+    /// Not part of a cluster: runs the services, holds no cluster IP.
+    Standalone,
+    /// Holds the cluster IP and runs every telephony service.
+    Master,
+    /// Receives the master's data and takes over when it fails.
+    Slave,
+    /// Lost its role (failover, removal); waits for "Add again".
+    Standby,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Standalone, Role::Master, Role::Slave, Role::Standby];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Master => "master",
+            Role::Slave => "slave",
+            Role::Standby => "standby",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum ClusterMode {
+    /// No cluster configured on this node.
+    Standalone,
+    /// This node belongs to a configured cluster.
+    Cluster,
+}
+
+/// The status lamp of the job log: green when all is well, yellow for a warning or a
+/// failed job nobody acknowledged yet, red for a critical check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum Lamp {
+    Green,
+    Yellow,
+    Red,
+}
+
+/// The cluster as this node sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Cluster {
+    pub mode: ClusterMode,
+    /// This node's role.
+    pub role: Role,
+    /// The term of the current master; every takeover increments it.
+    pub epoch: u64,
+    /// The shared cluster IP with its prefix, e.g. `192.0.2.10/24`, once configured.
+    pub cluster_ip: Option<String>,
+    /// Host name of the node holding the cluster IP, when known.
+    pub vip_holder: Option<String>,
+    pub lamp: Lamp,
+    /// Why the lamp has its colour, one sentence per reason.
+    pub lamp_reasons: Vec<String>,
+}

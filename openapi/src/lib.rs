@@ -1,0 +1,19 @@
+//! Pequod's REST contract: every type that crosses the wire between `pequod` and the
+//! commander UI. No HTTP framework and no database here; OpenAPI schemas are derived
+//! behind the `schema` feature so the WASM frontend stays small.
+
+pub mod auth;
+pub mod checks;
+pub mod cluster;
+pub mod domain;
+pub mod events;
+pub mod jobs;
+pub mod nodes;
+pub mod problem;
+pub mod slaves;
+
+pub use domain::{Hostname, InvalidValue, NodeId};
+pub use problem::{FieldError, Problem};
+
+/// Every API path below this prefix needs a bearer token, except the login.
+pub const API_PREFIX: &str = "/api/v1";
