@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::rngs::OsRng;
@@ -52,7 +52,9 @@ pub struct Claims {
 
 impl Claims {
     pub fn expires_at(&self) -> DateTime<Utc> {
-        Utc.timestamp_opt(self.exp, 0).single().unwrap_or_else(Utc::now)
+        Utc.timestamp_opt(self.exp, 0)
+            .single()
+            .unwrap_or_else(Utc::now)
     }
 }
 
@@ -124,7 +126,9 @@ impl AuthService {
             exp: now.saturating_add(ttl),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| AuthError::Unexpected(anyhow::Error::new(e).context("signing a token")))?;
+            .map_err(|e| {
+            AuthError::Unexpected(anyhow::Error::new(e).context("signing a token"))
+        })?;
         Ok((token, claims))
     }
 
@@ -184,8 +188,9 @@ pub fn hash_password(password: &SecretString) -> anyhow::Result<String> {
 }
 
 fn verify_password(password: &SecretString, phc: &str) -> Result<bool, AuthError> {
-    let parsed = PasswordHash::new(phc)
-        .map_err(|e| AuthError::Unexpected(anyhow::anyhow!("stored password hash is unreadable: {e}")))?;
+    let parsed = PasswordHash::new(phc).map_err(|e| {
+        AuthError::Unexpected(anyhow::anyhow!("stored password hash is unreadable: {e}"))
+    })?;
     Ok(Argon2::default()
         .verify_password(password.expose_secret().as_bytes(), &parsed)
         .is_ok())
@@ -213,7 +218,10 @@ impl LoginLimiter {
         let Some(times) = failures.get_mut(&ip) else {
             return Ok(());
         };
-        while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             times.pop_front();
         }
         if times.len() >= self.max_failures as usize {
@@ -249,7 +257,9 @@ mod tests {
         limiter.record_failure(a);
         assert!(limiter.check(a).is_ok());
         limiter.record_failure(a);
-        assert!(matches!(limiter.check(a), Err(AuthError::RateLimited { retry_after_secs }) if retry_after_secs <= 60));
+        assert!(
+            matches!(limiter.check(a), Err(AuthError::RateLimited { retry_after_secs }) if retry_after_secs <= 60)
+        );
         assert!(limiter.check(b).is_ok(), "another address is not limited");
         limiter.forget(a);
         assert!(limiter.check(a).is_ok());

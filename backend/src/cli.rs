@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "pequod", version, about = "High-availability cluster manager for PBX appliances")]
+#[command(
+    name = "pequod",
+    version,
+    about = "High-availability cluster manager for PBX appliances"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

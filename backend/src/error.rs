@@ -49,9 +49,9 @@ impl ApiError {
                 }),
                 errors.clone(),
             ),
-            ApiError::BadRequest(message) | ApiError::NotFound(message) | ApiError::Conflict(message) => {
-                (Some(message.clone()), Vec::new())
-            }
+            ApiError::BadRequest(message)
+            | ApiError::NotFound(message)
+            | ApiError::Conflict(message) => (Some(message.clone()), Vec::new()),
             ApiError::Auth(err) => (Some(err.to_string()), Vec::new()),
             ApiError::Unexpected(_) => (
                 Some("an internal error occurred; the node's log has the details".into()),

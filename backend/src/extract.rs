@@ -88,9 +88,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                     "the request body must be JSON (Content-Type: application/json)".into(),
                 ));
             }
-            let bytes = body
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("the request body could not be read: {e}")))?;
+            let bytes = body.await.map_err(|e| {
+                ApiError::BadRequest(format!("the request body could not be read: {e}"))
+            })?;
             parse_json(&bytes).map(ValidJson)
         })
     }
@@ -105,7 +105,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let path = err.path().to_string();
             let inner = err.into_inner();
             if inner.is_syntax() || inner.is_eof() {
-                return Err(ApiError::BadRequest(format!("the request body is not valid JSON: {inner}")));
+                return Err(ApiError::BadRequest(format!(
+                    "the request body is not valid JSON: {inner}"
+                )));
             }
             let message = strip_position(&inner.to_string());
             if path == "." {
@@ -140,7 +142,9 @@ mod tests {
 
     fn field_errors(err: ApiError) -> Vec<(String, String)> {
         match err {
-            ApiError::Validation(errors) => errors.into_iter().map(|e| (e.field, e.message)).collect(),
+            ApiError::Validation(errors) => {
+                errors.into_iter().map(|e| (e.field, e.message)).collect()
+            }
             other => vec![("<not validation>".into(), other.to_string())],
         }
     }
@@ -162,6 +166,9 @@ mod tests {
 
     #[test]
     fn broken_json_is_a_bad_request() {
-        assert!(matches!(parse_json::<NodePatch>(b"{"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_json::<NodePatch>(b"{"),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 }

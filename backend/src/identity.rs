@@ -49,14 +49,22 @@ pub fn load_or_create_ssh_key(data_dir: &Path, comment: &str) -> anyhow::Result<
     let path = data_dir.join(SSH_KEY_FILE);
     let key = if path.exists() {
         restrict(&path)?;
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        PrivateKey::from_openssh(text).with_context(|| format!("{} is not an OpenSSH private key", path.display()))?
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        PrivateKey::from_openssh(text)
+            .with_context(|| format!("{} is not an OpenSSH private key", path.display()))?
     } else {
-        let mut key = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).context("generating the SSH key")?;
+        let mut key =
+            PrivateKey::random(&mut OsRng, Algorithm::Ed25519).context("generating the SSH key")?;
         key.set_comment(comment);
-        let text = key.to_openssh(LineEnding::LF).context("encoding the SSH key")?;
+        let text = key
+            .to_openssh(LineEnding::LF)
+            .context("encoding the SSH key")?;
         write_private(&path, text.as_bytes())?;
-        fs::write(data_dir.join(format!("{SSH_KEY_FILE}.pub")), key.public_key().to_openssh()?)?;
+        fs::write(
+            data_dir.join(format!("{SSH_KEY_FILE}.pub")),
+            key.public_key().to_openssh()?,
+        )?;
         tracing::info!(path = %path.display(), "generated the node's SSH key");
         key
     };
@@ -68,8 +76,13 @@ pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
     let path = data_dir.join(TOKEN_SECRET_FILE);
     if path.exists() {
         restrict(&path)?;
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        anyhow::ensure!(text.trim().len() >= 32, "{} is too short to be a secret", path.display());
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        anyhow::ensure!(
+            text.trim().len() >= 32,
+            "{} is too short to be a secret",
+            path.display()
+        );
         return Ok(SecretString::from(text.trim().to_string()));
     }
     let mut bytes = [0u8; 32];
@@ -111,7 +124,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = load_or_create_ssh_key(dir.path(), "pequod@node1").expect("create");
         assert!(first.starts_with("ssh-ed25519 "), "{first}");
-        let mode = fs::metadata(dir.path().join(SSH_KEY_FILE)).expect("meta").permissions().mode();
+        let mode = fs::metadata(dir.path().join(SSH_KEY_FILE))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = load_or_create_ssh_key(dir.path(), "ignored").expect("load");
         assert_eq!(first, again);

@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await
         }
         Command::Openapi => {
-            println!("{}", pequod::openapi::spec_json()?);
+            print!("{}", pequod::openapi::spec_json()?);
             Ok(())
         }
     }

@@ -12,7 +12,8 @@ use pequod_api::nodes::{Interface, InterfaceAddress};
 /// Every interface with its addresses, ordered by interface index.
 #[tracing::instrument]
 pub async fn list_interfaces() -> anyhow::Result<Vec<Interface>> {
-    let (connection, handle, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
+    let (connection, handle, _) =
+        rtnetlink::new_connection().context("opening a netlink socket")?;
     let task = tokio::spawn(connection);
     let result = async {
         let mut interfaces = BTreeMap::new();
@@ -58,8 +59,7 @@ pub async fn list_interfaces() -> anyhow::Result<Vec<Interface>> {
                     _ => {}
                 }
             }
-            if let (Some(ip), Some(interface)) =
-                (chosen, interfaces.get_mut(&message.header.index))
+            if let (Some(ip), Some(interface)) = (chosen, interfaces.get_mut(&message.header.index))
             {
                 interface.addresses.push(InterfaceAddress {
                     address: ip.to_string(),

@@ -78,7 +78,9 @@ impl Settings {
             .extract()
             .context("the settings are invalid (check the --config file and PEQUOD_* variables)")?;
         // Read verbatim: figment would turn a numeric-looking password into a number.
-        settings.admin_password = std::env::var(ADMIN_PASSWORD_VAR).ok().map(SecretString::from);
+        settings.admin_password = std::env::var(ADMIN_PASSWORD_VAR)
+            .ok()
+            .map(SecretString::from);
         Ok(settings)
     }
 
@@ -86,7 +88,11 @@ impl Settings {
     pub fn figment(config: Option<&Path>, args: &ServeArgs) -> anyhow::Result<Figment> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = config {
-            anyhow::ensure!(path.exists(), "settings file {} does not exist", path.display());
+            anyhow::ensure!(
+                path.exists(),
+                "settings file {} does not exist",
+                path.display()
+            );
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(
@@ -112,6 +118,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
     fn file_then_environment_then_flags() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

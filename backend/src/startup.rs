@@ -43,9 +43,12 @@ impl Application {
                 .context("opening the store")?,
         );
         let node = identity::load_or_create_node(store.as_ref()).await?;
-        let public_key = identity::load_or_create_ssh_key(data_dir, &format!("pequod@{}", node.hostname))?;
+        let public_key =
+            identity::load_or_create_ssh_key(data_dir, &format!("pequod@{}", node.hostname))?;
         let token_secret = identity::load_or_create_secret(data_dir)?;
-        if let Some(password) = auth::ensure_admin(store.as_ref(), settings.admin_password.as_ref()).await? {
+        if let Some(password) =
+            auth::ensure_admin(store.as_ref(), settings.admin_password.as_ref()).await?
+        {
             tracing::warn!(
                 "created user {} with the generated password {} (shown only this once; set \
                  {} before the first start to choose it)",
@@ -97,7 +100,11 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(port, "pequod is listening");
-        Ok(Self { port, server, state })
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -156,8 +163,10 @@ fn serve_ui(cfg: &mut web::ServiceConfig, ui_dir: &Path) {
                 async move {
                     match actix_files::NamedFile::open_async(&fallback).await {
                         Ok(file) => file.into_response(&req),
-                        Err(err) => ApiError::Unexpected(anyhow::Error::new(err).context("reading index.html"))
-                            .error_response(),
+                        Err(err) => ApiError::Unexpected(
+                            anyhow::Error::new(err).context("reading index.html"),
+                        )
+                        .error_response(),
                     }
                 }
             })),

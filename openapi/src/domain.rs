@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn hostnames_are_normalised_to_lower_case() {
-        assert_eq!(Hostname::parse(" Node1 ").map(String::from), Ok("node1".into()));
+        assert_eq!(
+            Hostname::parse(" Node1 ").map(String::from),
+            Ok("node1".into())
+        );
     }
 
     #[test]

@@ -19,7 +19,11 @@ pub fn lamp(unacknowledged_failures: &[JobSummary], checks: &[Check]) -> (Lamp, 
                 if colour == Lamp::Green {
                     colour = Lamp::Yellow;
                 }
-                let word = if check.state == CheckState::Warning { "warning" } else { "unknown" };
+                let word = if check.state == CheckState::Warning {
+                    "warning"
+                } else {
+                    "unknown"
+                };
                 reasons.push(format!("{} is {word}: {}", check.name, check.output));
             }
             CheckState::Ok => {}

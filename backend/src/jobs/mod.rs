@@ -41,7 +41,11 @@ impl JobRunner {
             job.summary.finished_at = Some(Utc::now());
             job.summary.error = Some("pequod stopped before the job ended".into());
             self.store.save_job(&job).await?;
-            tracing::warn!(job = job.summary.id, kind = job.summary.kind.as_str(), "job interrupted by a restart");
+            tracing::warn!(
+                job = job.summary.id,
+                kind = job.summary.kind.as_str(),
+                "job interrupted by a restart"
+            );
         }
         Ok(leftovers.len())
     }
@@ -129,7 +133,10 @@ impl JobContext {
             message: message.into(),
         };
         self.update(|job| {
-            let running = job.steps.iter().rposition(|s| s.state == StepState::Running);
+            let running = job
+                .steps
+                .iter()
+                .rposition(|s| s.state == StepState::Running);
             let index = running.or_else(|| job.steps.len().checked_sub(1));
             if let Some(step) = index.and_then(|i| job.steps.get_mut(i)) {
                 step.log.push(line);

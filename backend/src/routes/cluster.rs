@@ -21,6 +21,9 @@ use crate::state::AppState;
     )
 )]
 #[get("/cluster")]
-pub async fn get_cluster(_user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Cluster>, ApiError> {
+pub async fn get_cluster(
+    _user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Cluster>, ApiError> {
     Ok(web::Json(crate::cluster::view(&state).await?))
 }

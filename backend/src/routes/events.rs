@@ -46,7 +46,9 @@ pub async fn events(_user: StreamUser, state: web::Data<AppState>) -> HttpRespon
     });
     let mut interval = tokio::time::interval(KEEPALIVE);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let keepalive = IntervalStream::new(interval).skip(1).map(|_| ": keepalive\n\n".to_string());
+    let keepalive = IntervalStream::new(interval)
+        .skip(1)
+        .map(|_| ": keepalive\n\n".to_string());
     let opening = stream::once(async { "retry: 2000\n: connected\n\n".to_string() });
     let body = opening
         .chain(stream::select(updates, keepalive))

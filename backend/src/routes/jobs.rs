@@ -47,7 +47,10 @@ pub async fn list_jobs(
         return Err(ApiError::field("page", "must be 1 or more"));
     }
     if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(ApiError::field("per_page", format!("must be between 1 and {MAX_PER_PAGE}")));
+        return Err(ApiError::field(
+            "per_page",
+            format!("must be between 1 and {MAX_PER_PAGE}"),
+        ));
     }
     let (items, total) = state.store.list_jobs(page, per_page).await?;
     Ok(web::Json(JobPage {

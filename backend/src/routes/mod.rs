@@ -26,21 +26,23 @@ pub fn api_v1() -> Scope<
         InitError = (),
     >,
 > {
-    scope::scope(pequod_api::API_PREFIX).configure(|cfg: &mut ServiceConfig| {
-        cfg.service(auth::login)
-            .service(auth::me)
-            .service(cluster::get_cluster)
-            .service(nodes::list_nodes)
-            .service(nodes::get_self)
-            .service(nodes::patch_self)
-            .service(nodes::list_interfaces)
-            .service(jobs::list_jobs)
-            .service(jobs::get_job)
-            .service(jobs::acknowledge_job)
-            .service(events::events)
-            .service(checks::list_checks)
-            .service(slaves::list_slaves);
-    })
+    scope::scope(pequod_api::API_PREFIX)
+        .configure(|cfg: &mut ServiceConfig| {
+            cfg.service(auth::login)
+                .service(auth::me)
+                .service(cluster::get_cluster)
+                .service(nodes::list_nodes)
+                .service(nodes::get_self)
+                .service(nodes::patch_self)
+                .service(nodes::list_interfaces)
+                .service(jobs::list_jobs)
+                .service(jobs::get_job)
+                .service(jobs::acknowledge_job)
+                .service(events::events)
+                .service(checks::list_checks)
+                .service(slaves::list_slaves);
+        })
+        .default_service(actix_web::web::to(api_not_found))
 }
 
 /// Unknown paths below `/api` answer with a problem, not the UI's index page.

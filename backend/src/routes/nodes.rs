@@ -41,7 +41,10 @@ async fn load_self(state: &AppState) -> Result<NodeRecord, ApiError> {
     )
 )]
 #[get("/nodes")]
-pub async fn list_nodes(_user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Vec<Node>>, ApiError> {
+pub async fn list_nodes(
+    _user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Vec<Node>>, ApiError> {
     let record = load_self(&state).await?;
     Ok(web::Json(vec![self_node(&state, record)]))
 }
@@ -59,7 +62,10 @@ pub async fn list_nodes(_user: AuthUser, state: web::Data<AppState>) -> Result<w
     )
 )]
 #[get("/nodes/self")]
-pub async fn get_self(_user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Node>, ApiError> {
+pub async fn get_self(
+    _user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Node>, ApiError> {
     let record = load_self(&state).await?;
     Ok(web::Json(self_node(&state, record)))
 }

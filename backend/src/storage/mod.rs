@@ -57,7 +57,11 @@ pub trait JobRepository: Send + Sync {
     ) -> Result<Job, StorageError>;
     async fn get_job(&self, id: i64) -> Result<Job, StorageError>;
     /// Newest first; `page` is 1-based. Returns the page and the number of all jobs.
-    async fn list_jobs(&self, page: u32, per_page: u32) -> Result<(Vec<JobSummary>, u64), StorageError>;
+    async fn list_jobs(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> Result<(Vec<JobSummary>, u64), StorageError>;
     /// Writes back a job's state, progress, times, error and steps.
     async fn save_job(&self, job: &Job) -> Result<(), StorageError>;
     /// Jobs still queued or running, oldest first.

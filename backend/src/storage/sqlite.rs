@@ -12,9 +12,7 @@ use pequod_api::{Hostname, NodeId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
 
-use super::{
-    JobRepository, NodeRecord, NodeRepository, StorageError, UserRecord, UserRepository,
-};
+use super::{JobRepository, NodeRecord, NodeRepository, StorageError, UserRecord, UserRepository};
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -69,14 +67,13 @@ impl UserRepository for SqliteStore {
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StorageError> {
-        let result = sqlx::query(
-            "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)",
-        )
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(Utc::now())
-        .execute(&self.pool)
-        .await;
+        let result =
+            sqlx::query("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)")
+                .bind(&user.username)
+                .bind(&user.password_hash)
+                .bind(Utc::now())
+                .execute(&self.pool)
+                .await;
         match result {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(
@@ -183,7 +180,11 @@ impl JobRepository for SqliteStore {
             .job()
     }
 
-    async fn list_jobs(&self, page: u32, per_page: u32) -> Result<(Vec<JobSummary>, u64), StorageError> {
+    async fn list_jobs(
+        &self,
+        page: u32,
+        per_page: u32,
+    ) -> Result<(Vec<JobSummary>, u64), StorageError> {
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ? OFFSET ?"

@@ -1,0 +1,13 @@
+//! The API's integration tests: one binary, so the suite links once. Each test starts
+//! its own `pequod` on port 0 with a fresh data directory.
+
+// Tests may fail loudly: that is what they are for.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod events;
+mod helpers;
+mod jobs;
+mod nodes;
+mod openapi;
+mod serving;

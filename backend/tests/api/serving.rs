@@ -1,0 +1,63 @@
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{problem, spawn_with, test_settings};
+
+#[tokio::test]
+async fn healthz_answers_without_a_token() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app.get_anonymous("/healthz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn the_ui_is_served_at_the_root_with_a_fallback_for_its_routes() {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let ui = dir.path().join("ui");
+    std::fs::create_dir_all(ui.join("pkg")).expect("ui dir");
+    std::fs::write(ui.join("index.html"), "<html><body>commander</body></html>").expect("index");
+    std::fs::write(ui.join("pkg/app.js"), "export default 1;").expect("js");
+    let mut settings = test_settings(dir.path());
+    settings.server.ui_dir = ui;
+    let app = spawn_with(settings, dir).await;
+
+    for path in ["/", "/cluster", "/appliance/interfaces"] {
+        let response = app.get_anonymous(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            response.text().await.expect("body").contains("commander"),
+            "{path}"
+        );
+    }
+    let js = app.get_anonymous("/pkg/app.js").await;
+    assert_eq!(js.status(), StatusCode::OK);
+    assert!(js.text().await.expect("body").contains("export default"));
+
+    // The API's unknown paths stay problems, never the UI's index page.
+    let problem = problem(
+        app.get_anonymous("/api/v1/nonsense").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert!(
+        problem.message().contains("not part of the API"),
+        "{problem:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_built_ui_the_root_says_how_to_build_it() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app.get_anonymous("/").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains("scripts/build-frontend")
+    );
+}
