@@ -1,0 +1,1 @@
+//! The lab: network namespaces made and torn down by the tests themselves.
