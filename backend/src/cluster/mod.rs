@@ -2,6 +2,7 @@
 //! heartbeats, the decision core and the cluster IP live here as they arrive.
 
 pub mod decide;
+pub mod heartbeat;
 pub mod lamp;
 
 use pequod_api::cluster::{Cluster, ClusterMode, Role};
