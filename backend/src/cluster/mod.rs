@@ -4,6 +4,9 @@
 pub mod decide;
 pub mod heartbeat;
 pub mod lamp;
+pub mod probe;
+pub mod services;
+pub mod vip;
 
 use pequod_api::cluster::{Cluster, ClusterMode, Role};
 

@@ -1,0 +1,189 @@
+//! The cluster IP on the telephony interface: added and removed over rtnetlink in the
+//! process's network namespace, announced with gratuitous ARP so phones and switches
+//! learn the new MAC at once, and probed (ARP duplicate detection) before a claim.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::TryStreamExt;
+use tokio::process::Command;
+
+/// An IPv4 cluster address with its prefix, e.g. `10.77.0.10/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterIp {
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+impl ClusterIp {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (address, prefix) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} needs a prefix length, e.g. 192.0.2.10/24"))?;
+        let address: Ipv4Addr = address
+            .parse()
+            .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
+        let prefix_len: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| (8..=32).contains(p))
+            .ok_or_else(|| format!("the prefix length must be between 8 and 32, not {prefix:?}"))?;
+        if address.is_unspecified()
+            || address.is_broadcast()
+            || address.is_multicast()
+            || address.is_loopback()
+        {
+            return Err(format!("{address} cannot be a cluster IP"));
+        }
+        Ok(Self {
+            address,
+            prefix_len,
+        })
+    }
+}
+
+impl std::fmt::Display for ClusterIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
+}
+
+async fn link_index(handle: &rtnetlink::Handle, interface: &str) -> anyhow::Result<u32> {
+    let mut links = handle
+        .link()
+        .get()
+        .match_name(interface.to_string())
+        .execute();
+    let link = links
+        .try_next()
+        .await
+        .with_context(|| format!("interface {interface} does not exist"))?
+        .with_context(|| format!("interface {interface} does not exist"))?;
+    Ok(link.header.index)
+}
+
+async fn with_handle<T, F, Fut>(f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(rtnetlink::Handle) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let (connection, handle, _) =
+        rtnetlink::new_connection().context("opening a netlink socket")?;
+    let task = tokio::spawn(connection);
+    let result = f(handle).await;
+    task.abort();
+    result
+}
+
+/// Whether the address is configured on the interface right now.
+pub async fn is_present(interface: &str, ip: ClusterIp) -> anyhow::Result<bool> {
+    with_handle(|handle| async move {
+        let index = link_index(&handle, interface).await?;
+        let mut addresses = handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .set_address_filter(IpAddr::V4(ip.address))
+            .execute();
+        Ok(addresses.try_next().await?.is_some())
+    })
+    .await
+}
+
+/// Adds the cluster IP to the interface (no error when it is already there).
+pub async fn add(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
+    with_handle(|handle| async move {
+        let index = link_index(&handle, interface).await?;
+        handle
+            .address()
+            .add(index, IpAddr::V4(ip.address), ip.prefix_len)
+            .replace()
+            .execute()
+            .await
+            .with_context(|| format!("adding {ip} to {interface}"))
+    })
+    .await
+}
+
+/// Removes the cluster IP from the interface (no error when it is not there).
+pub async fn remove(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
+    with_handle(|handle| async move {
+        let index = link_index(&handle, interface).await?;
+        let mut addresses = handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .set_address_filter(IpAddr::V4(ip.address))
+            .execute();
+        while let Some(message) = addresses.try_next().await? {
+            handle
+                .address()
+                .del(message)
+                .execute()
+                .await
+                .with_context(|| format!("removing {ip} from {interface}"))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Gratuitous ARP: tells every host on the segment that the cluster IP now lives at
+/// this interface's MAC address.
+pub async fn announce(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
+    let status = Command::new("arping")
+        .args(["-q", "-U", "-c", "2", "-w", "1", "-I", interface])
+        .arg(ip.address.to_string())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .context("running arping (Debian package iputils-arping)")?;
+    // iputils arping exits 1 in -U mode when nobody replies, which is the normal case.
+    anyhow::ensure!(status.code().is_some(), "arping was killed");
+    Ok(())
+}
+
+/// ARP duplicate address detection: true when another host answers for the address.
+pub async fn in_use(interface: &str, address: Ipv4Addr, wait: Duration) -> anyhow::Result<bool> {
+    let seconds = wait.as_secs().max(1).to_string();
+    let status = Command::new("arping")
+        .args(["-q", "-D", "-c", "2", "-w", &seconds, "-I", interface])
+        .arg(address.to_string())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .context("running arping (Debian package iputils-arping)")?;
+    // -D: exit 0 when no reply came (the address is free), 1 when someone answered.
+    match status.code() {
+        Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        other => anyhow::bail!("arping failed with {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ips_need_a_sensible_address_and_prefix() {
+        assert_eq!(
+            ClusterIp::parse("10.77.0.10/24"),
+            Ok(ClusterIp {
+                address: Ipv4Addr::new(10, 77, 0, 10),
+                prefix_len: 24
+            })
+        );
+        for (bad, why) in [
+            ("10.77.0.10", "prefix length"),
+            ("10.77.0/24", "not an IPv4"),
+            ("10.77.0.10/33", "between 8 and 32"),
+            ("0.0.0.0/24", "cannot be"),
+            ("127.0.0.1/8", "cannot be"),
+        ] {
+            let err = ClusterIp::parse(bad).expect_err(bad);
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}
