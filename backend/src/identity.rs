@@ -26,7 +26,7 @@ pub async fn load_or_create_node(store: &dyn Store) -> anyhow::Result<NodeRecord
         return Ok(node);
     }
     let node = NodeRecord {
-        id: NodeId::generate(),
+        id: NodeId(uuid::Uuid::new_v4()),
         hostname: system_hostname()?,
         role: Role::Standalone,
         epoch: 0,

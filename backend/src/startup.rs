@@ -4,11 +4,11 @@
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpResponse, Responder, ResponseError, web};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
@@ -154,21 +154,24 @@ fn serve_ui(cfg: &mut web::ServiceConfig, ui_dir: &Path) {
         }));
         return;
     }
-    let fallback: PathBuf = index;
-    cfg.service(
-        actix_files::Files::new("/", ui_dir)
-            .index_file("index.html")
-            .default_handler(web::to(move |req: actix_web::HttpRequest| {
-                let fallback = fallback.clone();
-                async move {
-                    match actix_files::NamedFile::open_async(&fallback).await {
-                        Ok(file) => file.into_response(&req),
-                        Err(err) => ApiError::Unexpected(
-                            anyhow::Error::new(err).context("reading index.html"),
-                        )
-                        .error_response(),
-                    }
+    // index.html names the bundle with a content hash; it must never be cached itself.
+    let serve_index = move |req: actix_web::HttpRequest| {
+        let index = index.clone();
+        async move {
+            match actix_files::NamedFile::open_async(&index).await {
+                Ok(file) => file
+                    .customize()
+                    .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+                    .respond_to(&req)
+                    .map_into_boxed_body(),
+                Err(err) => {
+                    ApiError::Unexpected(anyhow::Error::new(err).context("reading index.html"))
+                        .error_response()
                 }
-            })),
-    );
+            }
+        }
+    };
+    cfg.route("/", web::get().to(serve_index.clone()))
+        .route("/index.html", web::get().to(serve_index.clone()))
+        .service(actix_files::Files::new("/", ui_dir).default_handler(web::to(serve_index)));
 }

@@ -1,1 +1,8 @@
 //! The lab: network namespaces made and torn down by the tests themselves.
+//!
+//! See [`lab::Lab`] for the topology; tests start with
+//! `if !pequod_e2e::require_root() { return; }`.
+
+pub mod lab;
+
+pub use lab::{Lab, Ns, require_root, wait_until};

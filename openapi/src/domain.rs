@@ -82,12 +82,6 @@ impl fmt::Display for Hostname {
 #[cfg_attr(feature = "schema", schema(value_type = String, format = Uuid))]
 pub struct NodeId(pub uuid::Uuid);
 
-impl NodeId {
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4())
-    }
-}
-
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

@@ -1,6 +1,7 @@
 //! The HA core. For now: the cluster as this node sees it and the status lamp; roles,
 //! heartbeats, the decision core and the cluster IP live here as they arrive.
 
+pub mod config;
 pub mod decide;
 pub mod heartbeat;
 pub mod lamp;

@@ -10,6 +10,8 @@ use pequod_api::{Hostname, NodeId};
 
 pub use sqlite::SqliteStore;
 
+use crate::cluster::config::ClusterConfig;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("{0} does not exist")]
@@ -75,6 +77,16 @@ pub trait JobRepository: Send + Sync {
 pub trait NodeRepository: Send + Sync {
     async fn load_node(&self) -> Result<Option<NodeRecord>, StorageError>;
     async fn save_node(&self, node: &NodeRecord) -> Result<(), StorageError>;
+    async fn load_cluster(&self) -> Result<Option<ClusterConfig>, StorageError>;
+    /// Writes the node record and the cluster configuration in one transaction.
+    async fn save_cluster(
+        &self,
+        node: &NodeRecord,
+        config: Option<&ClusterConfig>,
+    ) -> Result<(), StorageError>;
+    /// OpenSSH public key lines this node's SSH server accepts.
+    async fn trusted_keys(&self) -> Result<Vec<String>, StorageError>;
+    async fn trust_key(&self, key_line: &str) -> Result<(), StorageError>;
 }
 
 /// Everything the node keeps.

@@ -12,6 +12,8 @@ use pequod_api::{Hostname, NodeId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
 
+use crate::cluster::config::ClusterConfig;
+
 use super::{JobRepository, NodeRecord, NodeRepository, StorageError, UserRecord, UserRepository};
 
 #[derive(Clone, Debug)]
@@ -283,6 +285,81 @@ impl NodeRepository for SqliteStore {
     }
 
     async fn save_node(&self, node: &NodeRecord) -> Result<(), StorageError> {
+        save_node_in(&self.pool, node).await
+    }
+
+    async fn load_cluster(&self) -> Result<Option<ClusterConfig>, StorageError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT config FROM cluster WHERE singleton = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(json,)| {
+            serde_json::from_str(&json)
+                .map_err(|e| StorageError::Corrupt(format!("cluster configuration: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn save_cluster(
+        &self,
+        node: &NodeRecord,
+        config: Option<&ClusterConfig>,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        save_node_in(&mut *tx, node).await?;
+        match config {
+            Some(config) => {
+                let json = serde_json::to_string(config)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO cluster (singleton, config) VALUES (1, ?) \
+                     ON CONFLICT (singleton) DO UPDATE SET config = excluded.config",
+                )
+                .bind(json)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM cluster").execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn trusted_keys(&self) -> Result<Vec<String>, StorageError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT key_line FROM trusted_keys ORDER BY added_at")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(line,)| line).collect())
+    }
+
+    async fn trust_key(&self, key_line: &str) -> Result<(), StorageError> {
+        // Keyed by type and data: the same key with another comment is the same key.
+        let data: String = key_line
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        sqlx::query(
+            "INSERT INTO trusted_keys (key_data, key_line, added_at) VALUES (?, ?, ?) \
+             ON CONFLICT (key_data) DO NOTHING",
+        )
+        .bind(data)
+        .bind(key_line.trim())
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn save_node_in<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    executor: E,
+    node: &NodeRecord,
+) -> Result<(), StorageError> {
+    {
         sqlx::query(
             "INSERT INTO node (singleton, node_id, hostname, role, epoch) VALUES (1, ?, ?, ?, ?) \
              ON CONFLICT (singleton) DO UPDATE SET node_id = excluded.node_id, \
@@ -292,7 +369,7 @@ impl NodeRepository for SqliteStore {
         .bind(node.hostname.as_str())
         .bind(node.role.as_str())
         .bind(i64::try_from(node.epoch).unwrap_or(i64::MAX))
-        .execute(&self.pool)
+        .execute(executor)
         .await?;
         Ok(())
     }

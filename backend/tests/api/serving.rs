@@ -27,6 +27,14 @@ async fn the_ui_is_served_at_the_root_with_a_fallback_for_its_routes() {
     for path in ["/", "/cluster", "/appliance/interfaces"] {
         let response = app.get_anonymous(path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-cache"),
+            "{path}: index.html must not be cached"
+        );
         assert!(
             response.text().await.expect("body").contains("commander"),
             "{path}"

@@ -1,0 +1,116 @@
+//! The dashboard: the cluster as this node sees it, the status lamp with its reasons, and
+//! every known node with its SSH public key. Refreshes itself every few seconds.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use pequod_api::cluster::Cluster;
+use pequod_api::nodes::Node;
+
+use crate::api;
+use crate::components::{CopyButton, async_view};
+use crate::format::{cluster_ip_label, lamp_class, lamp_label, mode_label, timestamp};
+use crate::session::authed_resource;
+
+const REFRESH: Duration = Duration::from_secs(5);
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let cluster = authed_resource(|token| async move { api::cluster(&token).await });
+    let nodes = authed_resource(|token| async move { api::nodes(&token).await });
+
+    if let Ok(handle) = set_interval_with_handle(
+        move || {
+            cluster.refetch();
+            nodes.refetch();
+        },
+        REFRESH,
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+
+    view! {
+        <section class="page" id="page-dashboard">
+            <h1>"Dashboard"</h1>
+            <div class="card" id="cluster">
+                <h2>"Cluster"</h2>
+                {async_view(cluster, cluster_view)}
+            </div>
+            <div class="card" id="nodes">
+                <h2>"Nodes"</h2>
+                {async_view(nodes, nodes_view)}
+            </div>
+        </section>
+    }
+}
+
+fn cluster_view(cluster: Cluster) -> impl IntoView {
+    let lamp = cluster.lamp;
+    let reasons = if cluster.lamp_reasons.is_empty() {
+        vec!["No problems reported.".to_owned()]
+    } else {
+        cluster.lamp_reasons
+    };
+    view! {
+        <div class="lamp-row">
+            <span
+                id="lamp"
+                class=format!("lamp {}", lamp_class(lamp))
+                role="img"
+                aria-label=format!("status lamp: {}", lamp_label(lamp))
+                title=lamp_label(lamp)
+            ></span>
+            <ul class="lamp-reasons" id="lamp-reasons">
+                {reasons.into_iter().map(|reason| view! { <li>{reason}</li> }).collect_view()}
+            </ul>
+        </div>
+        <dl class="facts">
+            <dt>"Mode"</dt>
+            <dd id="cluster-mode">{mode_label(cluster.mode)}</dd>
+            <dt>"This node's role"</dt>
+            <dd id="cluster-role">{cluster.role.as_str()}</dd>
+            <dt>"Epoch"</dt>
+            <dd id="cluster-epoch">{cluster.epoch}</dd>
+            <dt>"Cluster IP"</dt>
+            <dd id="cluster-ip">{cluster_ip_label(cluster.cluster_ip.as_deref()).to_owned()}</dd>
+            <dt>"Cluster IP held by"</dt>
+            <dd id="cluster-vip-holder">{cluster.vip_holder.unwrap_or_else(|| "nobody".to_owned())}</dd>
+        </dl>
+    }
+}
+
+fn nodes_view(nodes: Vec<Node>) -> impl IntoView {
+    if nodes.is_empty() {
+        return view! { <p class="empty">"No nodes known."</p> }.into_any();
+    }
+    view! {
+        <ul class="node-list">
+            {nodes.into_iter().map(node_view).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+fn node_view(node: Node) -> impl IntoView {
+    let key_id = format!("node-key-{}", node.id);
+    let heartbeat = match (node.is_self, node.last_heartbeat) {
+        (true, _) => "this node".to_owned(),
+        (false, Some(at)) => format!("last heartbeat {}", timestamp(&at)),
+        (false, None) => "no heartbeat yet".to_owned(),
+    };
+    view! {
+        <li class="node" class:node-self=node.is_self data-hostname=node.hostname.to_string()>
+            <div class="node-head">
+                <strong class="node-hostname">{node.hostname.to_string()}</strong>
+                <span class=format!("badge role-{}", node.role.as_str())>{node.role.as_str()}</span>
+                <span class="node-version">"pequod " {node.version}</span>
+                <span class="node-heartbeat">{heartbeat}</span>
+            </div>
+            <div class="node-key">
+                <span class="label">"SSH public key"</span>
+                <code id=key_id.clone() class="ssh-key">{node.public_key.clone()}</code>
+                <CopyButton text=node.public_key target_id=key_id/>
+            </div>
+        </li>
+    }
+}
