@@ -2,6 +2,7 @@
 //! heartbeats, the decision core and the cluster IP live here as they arrive.
 
 pub mod lamp;
+pub mod ssh;
 
 use pequod_api::cluster::{Cluster, ClusterMode, Role};
 
