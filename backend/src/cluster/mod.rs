@@ -7,6 +7,7 @@ pub mod heartbeat;
 pub mod lamp;
 pub mod probe;
 pub mod services;
+pub mod ssh;
 pub mod vip;
 
 use pequod_api::cluster::{Cluster, ClusterMode, Role};
