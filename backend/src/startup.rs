@@ -14,6 +14,9 @@ use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{self, AuthService};
+use crate::cluster::Agent;
+use crate::cluster::remote::RemoteHandler;
+use crate::cluster::ssh::{self, TrustedKeys};
 use crate::error::ApiError;
 use crate::events::EventBus;
 use crate::identity;
@@ -30,6 +33,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    ssh_server: ssh::ServerHandle,
 }
 
 impl Application {
@@ -37,7 +41,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let data_dir = &settings.server.data_dir;
         create_private_dir(data_dir)?;
-        let store = Arc::new(
+        let store: Arc<dyn crate::storage::Store> = Arc::new(
             SqliteStore::open(&data_dir.join(DATABASE_FILE))
                 .await
                 .context("opening the store")?,
@@ -64,12 +68,46 @@ impl Application {
         if interrupted > 0 {
             tracing::warn!(interrupted, "jobs were interrupted by the last stop");
         }
+        let agent = Agent::new(
+            store.clone(),
+            events.clone(),
+            jobs.clone(),
+            settings.cluster.clone(),
+            node,
+        );
+        let trusted_keys = TrustedKeys::new();
+        for key in store.trusted_keys().await? {
+            trusted_keys.add(&key)?;
+        }
+        let ssh_listener = tokio::net::TcpListener::bind(&settings.cluster.ssh_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "the SSH server cannot listen on {}",
+                    settings.cluster.ssh_listen
+                )
+            })?;
+        let ssh_server = ssh::serve(
+            ssh_listener,
+            ssh::load_node_key(&data_dir.join(identity::SSH_KEY_FILE))?,
+            trusted_keys.clone(),
+            Arc::new(RemoteHandler {
+                agent: agent.clone(),
+                trusted: trusted_keys.clone(),
+                public_key: public_key.clone(),
+            }),
+        )
+        .await?;
+        agent.start().await?;
         let state = AppState {
             store,
             jobs,
             events,
             auth: AuthService::new(&token_secret, &settings.auth),
             public_key,
+            agent,
+            trusted_keys,
+            data_dir: data_dir.clone(),
         };
 
         let listener = TcpListener::bind(&settings.server.listen)
@@ -104,6 +142,7 @@ impl Application {
             port,
             server,
             state,
+            ssh_server,
         })
     }
 
@@ -120,10 +159,19 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until SIGTERM/SIGINT (or a stop through the handle), then lets go of the
+    /// master's duties so the slave can take them over cleanly.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let result = self.server.await;
+        self.state.agent.shutdown().await;
+        self.ssh_server.shutdown().await;
         tracing::info!("pequod stopped");
-        Ok(())
+        Ok(result?)
+    }
+
+    /// The address the SSH server listens on.
+    pub fn ssh_addr(&self) -> std::net::SocketAddr {
+        self.ssh_server.local_addr()
     }
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::auth::AuthService;
+use crate::cluster::Agent;
 use crate::events::EventBus;
 use crate::jobs::JobRunner;
 use crate::storage::Store;
@@ -16,4 +17,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// This node's SSH public key (OpenSSH format).
     pub public_key: String,
+    pub agent: Agent,
+    /// Keys this node's SSH server accepts; shared with the running server.
+    pub trusted_keys: crate::cluster::ssh::TrustedKeys,
+    pub data_dir: std::path::PathBuf,
 }

@@ -72,3 +72,32 @@ pub struct Cluster {
     /// Why the lamp has its colour, one sentence per reason.
     pub lamp_reasons: Vec<String>,
 }
+
+/// "Configure master": makes this standalone node the master of a new cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct ConfigureMaster {
+    /// This node's host name; left out, the current one stays.
+    #[serde(default)]
+    pub hostname: Option<crate::Hostname>,
+    /// The shared cluster IP with its prefix, e.g. `192.0.2.10/24`. Phones and gateways
+    /// register only with it; it always lives on the current master.
+    #[cfg_attr(feature = "schema", schema(example = "192.0.2.10/24"))]
+    pub cluster_ip: String,
+    /// The interface on the telephony network, e.g. `eth0`.
+    pub telephony_interface: String,
+    /// The interface of the internal cluster network (direct cable), e.g. `eth1`.
+    pub cluster_interface: String,
+    /// Failover and service e-mails go here.
+    pub notification_email: String,
+    /// Telephony gateway(s) probed to tell whether this node reaches the telephony network.
+    #[serde(default)]
+    pub gateways: Vec<String>,
+}
+
+/// A request to hand the master's duties to the slave by hand.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct ManualFailover {}

@@ -22,6 +22,36 @@ pub struct Node {
     pub public_key: String,
     /// Last heartbeat received from this node; none for the node itself.
     pub last_heartbeat: Option<DateTime<Utc>>,
+    /// The epoch the node reports (its own for this node).
+    pub epoch: u64,
+    /// Its addresses on the telephony and the cluster network, once in a cluster.
+    pub telephony_ip: Option<String>,
+    pub sync_ip: Option<String>,
+    /// For the peer: whether its heartbeats arrive on each link.
+    pub links: Option<LinkStates>,
+    /// Whether the node holds the cluster IP.
+    pub holds_vip: bool,
+}
+
+/// Whether heartbeats arrive on each of the two links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct LinkStates {
+    pub telephony: bool,
+    pub cluster: bool,
+}
+
+/// "Prepare slave": this node will accept the master with this SSH key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct PrepareSlave {
+    /// The master's public key as `GET /api/v1/nodes/self` on the master shows it.
+    #[cfg_attr(
+        feature = "schema",
+        schema(example = "ssh-ed25519 AAAAC3Nza… pequod@node1")
+    )]
+    pub master_public_key: String,
 }
 
 /// Changes to this node. Fields left out stay as they are.

@@ -1,11 +1,14 @@
 //! The HA core. For now: the cluster as this node sees it and the status lamp; roles,
 //! heartbeats, the decision core and the cluster IP live here as they arrive.
 
+pub mod agent;
 pub mod config;
 pub mod decide;
+pub mod flows;
 pub mod heartbeat;
 pub mod lamp;
 pub mod probe;
+pub mod remote;
 pub mod services;
 pub mod ssh;
 pub mod vip;
@@ -14,25 +17,42 @@ use pequod_api::cluster::{Cluster, ClusterMode, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::storage::StorageError;
+
+pub use agent::Agent;
 
 /// `GET /api/v1/cluster`: this node's role, epoch and the lamp.
 pub async fn view(state: &AppState) -> Result<Cluster, ApiError> {
-    let node = state
-        .store
-        .load_node()
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the node has no identity in its store"))?;
-    let failures = state.store.unacknowledged_failures().await?;
+    Ok(view_with(state.store.as_ref(), &state.agent).await?)
+}
+
+pub async fn view_with(
+    store: &dyn crate::storage::Store,
+    agent: &Agent,
+) -> Result<Cluster, StorageError> {
+    let node = agent.node().await;
+    let config = store.load_cluster().await?;
+    let failures = store.unacknowledged_failures().await?;
     let (lamp, lamp_reasons) = lamp::lamp(&failures, &[]);
+    let seen = agent.view();
+    let vip_holder = if seen.holds_vip {
+        Some(node.hostname.to_string())
+    } else if seen.peer_holds_vip {
+        seen.peer.as_ref().map(|p| p.hostname.clone())
+    } else {
+        None
+    };
+    let configured = config.is_some() && node.role != Role::Standalone;
     Ok(Cluster {
-        mode: match node.role {
-            Role::Standalone => ClusterMode::Standalone,
-            Role::Master | Role::Slave | Role::Standby => ClusterMode::Cluster,
+        mode: if configured {
+            ClusterMode::Cluster
+        } else {
+            ClusterMode::Standalone
         },
         role: node.role,
         epoch: node.epoch,
-        cluster_ip: None,
-        vip_holder: None,
+        cluster_ip: config.filter(|_| configured).map(|c| c.cluster_ip),
+        vip_holder,
         lamp,
         lamp_reasons,
     })

@@ -50,6 +50,46 @@ impl JobRunner {
         Ok(leftovers.len())
     }
 
+    /// Records something that already happened (a failover, a step-down) as a finished
+    /// job with one step, so the job log and the event stream show it. It does not wait
+    /// for the queue: a takeover never waits behind a long job.
+    pub async fn record(
+        &self,
+        kind: JobKind,
+        title: &str,
+        log: Vec<String>,
+        error: Option<String>,
+    ) -> Result<JobSummary, StorageError> {
+        let mut job = self
+            .store
+            .create_job(kind, title, &[title.to_string()])
+            .await?;
+        let now = Utc::now();
+        if let Some(step) = job.steps.first_mut() {
+            step.state = if error.is_some() {
+                StepState::Failed
+            } else {
+                StepState::Succeeded
+            };
+            step.log = log
+                .into_iter()
+                .map(|message| LogLine { at: now, message })
+                .collect();
+        }
+        job.summary.state = if error.is_some() {
+            JobState::Failed
+        } else {
+            JobState::Succeeded
+        };
+        job.summary.progress = 100;
+        job.summary.started_at = Some(now);
+        job.summary.finished_at = Some(now);
+        job.summary.error = error;
+        self.store.save_job(&job).await?;
+        self.events.publish(Event::Job(job.summary.clone()));
+        Ok(job.summary)
+    }
+
     /// Stores a new job and runs `work` once the jobs before it have ended. Returns
     /// the queued job at once.
     pub async fn submit<F, Fut>(

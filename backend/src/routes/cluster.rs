@@ -1,11 +1,12 @@
 //! `/cluster`: the cluster as this node sees it.
 
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, post, web};
 use pequod_api::Problem;
-use pequod_api::cluster::Cluster;
+use pequod_api::cluster::{Cluster, ConfigureMaster};
+use pequod_api::jobs::JobAccepted;
 
 use crate::error::ApiError;
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, ValidJson};
 use crate::state::AppState;
 
 /// The cluster.
@@ -26,4 +27,53 @@ pub async fn get_cluster(
     state: web::Data<AppState>,
 ) -> Result<web::Json<Cluster>, ApiError> {
     Ok(web::Json(crate::cluster::view(&state).await?))
+}
+
+/// Configure master.
+///
+/// Makes this standalone node the master of a new cluster: checks the interfaces and
+/// that the cluster IP is free, then a job stores the configuration, adds the cluster
+/// IP, starts the managed services and the cluster agent. The services and network
+/// configuration cannot easily be changed once the cluster is active.
+#[utoipa::path(
+    tag = "cluster",
+    security(("bearer" = [])),
+    request_body = ConfigureMaster,
+    responses(
+        (status = 202, description = "The job that configures the master", body = JobAccepted),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This node is already in a cluster", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/cluster")]
+pub async fn configure_master(
+    _user: AuthUser,
+    state: web::Data<AppState>,
+    body: ValidJson<ConfigureMaster>,
+) -> Result<HttpResponse, ApiError> {
+    let job = crate::cluster::flows::configure_master(&state, body.0).await?;
+    Ok(super::accepted(job))
+}
+
+/// Manual failover.
+///
+/// This master stops its services and releases the cluster IP, and the slave takes
+/// over. Active calls are interrupted. Refused when there is no healthy slave.
+#[utoipa::path(
+    tag = "cluster",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The failover job", body = JobAccepted),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not the master, or no healthy slave", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/cluster/failover")]
+pub async fn failover(
+    _user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let job = crate::cluster::flows::manual_failover(&state).await?;
+    Ok(super::accepted(job))
 }

@@ -31,18 +31,34 @@ pub fn api_v1() -> Scope<
             cfg.service(auth::login)
                 .service(auth::me)
                 .service(cluster::get_cluster)
+                .service(cluster::configure_master)
+                .service(cluster::failover)
                 .service(nodes::list_nodes)
                 .service(nodes::get_self)
                 .service(nodes::patch_self)
                 .service(nodes::list_interfaces)
+                .service(nodes::prepare_slave)
                 .service(jobs::list_jobs)
                 .service(jobs::get_job)
                 .service(jobs::acknowledge_job)
                 .service(events::events)
                 .service(checks::list_checks)
-                .service(slaves::list_slaves);
+                .service(slaves::list_slaves)
+                .service(slaves::add_slave)
+                .service(slaves::remove_slave)
+                .service(slaves::readd_slave);
         })
         .default_service(actix_web::web::to(api_not_found))
+}
+
+/// `202 Accepted` with the job and `Location: /api/v1/jobs/{id}`.
+pub fn accepted(job: pequod_api::jobs::JobSummary) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("{}/jobs/{}", pequod_api::API_PREFIX, job.id),
+        ))
+        .json(pequod_api::jobs::JobAccepted { job })
 }
 
 /// Unknown paths below `/api` answer with a problem, not the UI's index page.

@@ -4,7 +4,7 @@ use pequod_api::auth::{LoginResponse, Me};
 use reqwest::StatusCode;
 use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 
-use crate::helpers::{ADMIN_PASSWORD, problem, spawn_app};
+use crate::helpers::{ADMIN_PASSWORD, read_problem, spawn_app};
 
 #[tokio::test]
 async fn admin_logs_in_with_the_configured_password() {
@@ -24,7 +24,7 @@ async fn admin_logs_in_with_the_configured_password() {
 async fn a_wrong_password_or_unknown_user_is_refused() {
     let app = spawn_app().await;
     for (user, password) in [("admin", "wrong"), ("nobody", ADMIN_PASSWORD)] {
-        let problem = problem(app.login(user, password).await, StatusCode::UNAUTHORIZED).await;
+        let problem = read_problem(app.login(user, password).await, StatusCode::UNAUTHORIZED).await;
         assert_eq!(
             problem.detail.as_deref(),
             Some("wrong username or password")
@@ -42,7 +42,7 @@ async fn a_login_without_password_names_the_field() {
         .send()
         .await
         .expect("request");
-    let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(
         problem
             .field_error("password")
@@ -68,7 +68,7 @@ async fn repeated_failed_logins_are_rate_limited_per_address() {
         .and_then(|v| v.parse().ok())
         .expect("Retry-After header");
     assert!((1..=300).contains(&retry_after), "{retry_after}");
-    let problem = problem(response, StatusCode::TOO_MANY_REQUESTS).await;
+    let problem = read_problem(response, StatusCode::TOO_MANY_REQUESTS).await;
     assert!(
         problem.message().contains("too many failed logins"),
         "{problem:?}"
@@ -130,7 +130,7 @@ async fn every_protected_operation_needs_a_token() {
                 response.headers().get(WWW_AUTHENTICATE).is_some(),
                 "{method} {path}"
             );
-            let problem = problem(response, StatusCode::UNAUTHORIZED).await;
+            let problem = read_problem(response, StatusCode::UNAUTHORIZED).await;
             assert!(
                 problem.message().contains("bearer token"),
                 "{method} {path}: {problem:?}"
@@ -147,7 +147,7 @@ async fn a_forged_token_is_refused() {
     let token = app.token().await;
     let (head, _) = token.rsplit_once('.').expect("JWT");
     let forged = format!("{head}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-    let problem = problem(
+    let problem = read_problem(
         app.get("/api/v1/cluster", &forged).await,
         StatusCode::UNAUTHORIZED,
     )
@@ -173,7 +173,7 @@ async fn an_expired_token_is_refused() {
         &jsonwebtoken::EncodingKey::from_secret(secret.expose_secret().as_bytes()),
     )
     .expect("token");
-    let problem = problem(
+    let problem = read_problem(
         app.get("/api/v1/auth/me", &token).await,
         StatusCode::UNAUTHORIZED,
     )

@@ -3,7 +3,7 @@ use pequod_api::events::Event;
 use pequod_api::jobs::{JobKind, JobState};
 use reqwest::StatusCode;
 
-use crate::helpers::{DEADLINE, problem, spawn_app};
+use crate::helpers::{DEADLINE, read_problem, spawn_app};
 
 /// Reads server-sent events until `wanted` accepts one, failing at the deadline.
 async fn next_matching(
@@ -95,12 +95,12 @@ async fn job_changes_are_streamed_as_server_sent_events() {
 #[tokio::test]
 async fn the_event_stream_needs_a_token() {
     let app = spawn_app().await;
-    problem(
+    read_problem(
         app.get_anonymous("/api/v1/events").await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    problem(
+    read_problem(
         app.get_anonymous("/api/v1/events?access_token=not-a-token")
             .await,
         StatusCode::UNAUTHORIZED,

@@ -24,6 +24,8 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 
 pub struct TestApp {
     pub address: String,
+    /// The node's SSH control channel.
+    pub ssh_addr: std::net::SocketAddr,
     pub client: reqwest::Client,
     pub state: AppState,
     /// Kept alive as long as the app (and shared with a restarted one).
@@ -38,6 +40,7 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     settings.server.data_dir = data_dir.to_path_buf();
     settings.server.ui_dir = data_dir.join("no-ui");
     settings.server.shutdown_timeout_secs = 1;
+    settings.cluster.ssh_listen = "127.0.0.1:0".into();
     settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
     settings
 }
@@ -54,11 +57,13 @@ pub async fn spawn_with(settings: Settings, data_dir: Arc<TempDir>) -> TestApp {
     pequod::telemetry::init("error");
     let app = Application::build(settings).await.expect("the node starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let ssh_addr = app.ssh_addr();
     let handle = app.handle();
     let state = app.state().clone();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        ssh_addr,
         client: reqwest::Client::new(),
         state,
         data_dir,
@@ -150,7 +155,7 @@ impl TestApp {
 }
 
 /// Reads a problem body and checks its content type.
-pub async fn problem(response: Response, status: StatusCode) -> Problem {
+pub async fn read_problem(response: Response, status: StatusCode) -> Problem {
     assert_eq!(response.status(), status);
     let content_type = response
         .headers()

@@ -3,7 +3,7 @@ use pequod_api::jobs::{Job, JobKind, JobPage, JobState, StepState};
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 
-use crate::helpers::{TestApp, problem, spawn_app, wait_for};
+use crate::helpers::{TestApp, read_problem, spawn_app, wait_for};
 
 async fn wait_for_state(app: &TestApp, token: &str, id: i64, state: JobState) -> Job {
     wait_for(&format!("job {id} to be {}", state.as_str()), || async {
@@ -135,7 +135,7 @@ async fn jobs_run_one_at_a_time_and_queue_behind_each_other() {
         .send()
         .await
         .expect("acknowledge");
-    problem(response, StatusCode::CONFLICT).await;
+    read_problem(response, StatusCode::CONFLICT).await;
 
     release.send(()).expect("first job is waiting");
     wait_for_state(&app, &token, second.id, JobState::Succeeded).await;
@@ -233,24 +233,24 @@ async fn the_job_log_is_paged_newest_first_and_kept_across_restarts() {
         ("per_page=0", "per_page"),
         ("per_page=101", "per_page"),
     ] {
-        let problem = problem(
+        let problem = read_problem(
             app.get(&format!("/api/v1/jobs?{query}"), &token).await,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
         assert!(problem.field_error(field).is_some(), "{query}: {problem:?}");
     }
-    problem(
+    read_problem(
         app.get("/api/v1/jobs?page=abc", &token).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
-    problem(
+    read_problem(
         app.get("/api/v1/jobs/999", &token).await,
         StatusCode::NOT_FOUND,
     )
     .await;
-    problem(
+    read_problem(
         app.get("/api/v1/jobs/abc", &token).await,
         StatusCode::BAD_REQUEST,
     )

@@ -2,7 +2,7 @@ use pequod_api::cluster::{Cluster, ClusterMode, Lamp, Role};
 use pequod_api::nodes::{Interface, Node};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{problem as read_problem, spawn_app};
+use crate::helpers::{read_problem, spawn_app};
 
 #[tokio::test]
 async fn a_fresh_node_is_standalone_with_a_green_lamp() {

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{problem, spawn_with, test_settings};
+use crate::helpers::{read_problem, spawn_with, test_settings};
 
 #[tokio::test]
 async fn healthz_answers_without_a_token() {
@@ -45,7 +45,7 @@ async fn the_ui_is_served_at_the_root_with_a_fallback_for_its_routes() {
     assert!(js.text().await.expect("body").contains("export default"));
 
     // The API's unknown paths stay problems, never the UI's index page.
-    let problem = problem(
+    let problem = read_problem(
         app.get_anonymous("/api/v1/nonsense").await,
         StatusCode::NOT_FOUND,
     )

@@ -1,0 +1,683 @@
+//! The seed's cluster operations as jobs: Configure master, Prepare slave, Add slave,
+//! Remove, Add again and Manual failover. Each validates its input before a job
+//! starts (bad input changes nothing), then runs as steps a person can follow.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use pequod_api::FieldError;
+use pequod_api::Hostname;
+use pequod_api::cluster::{ConfigureMaster, Role};
+use pequod_api::jobs::{JobKind, JobSummary};
+use pequod_api::slaves::{AddSlave, ReaddSlave, SlaveState};
+use rand::RngCore;
+
+use super::config::{ClusterConfig, Member};
+use super::remote::{self, Hello, PairRequest, PairResponse};
+use super::services;
+use super::ssh::HostKeyPolicy;
+use super::vip::{self, ClusterIp};
+use crate::error::ApiError;
+use crate::identity::SSH_KEY_FILE;
+use crate::jobs::JobContext;
+use crate::state::AppState;
+
+/// 409 for calls that only the master may make, naming where to go instead.
+async fn require_master(state: &AppState) -> Result<ClusterConfig, ApiError> {
+    let node = state.agent.node().await;
+    let config = state.store.load_cluster().await?;
+    match (node.role, config) {
+        (Role::Master, Some(config)) => Ok(config),
+        (Role::Standalone, _) | (_, None) => Err(ApiError::Conflict(
+            "this node is not in a cluster: run Configure master first".into(),
+        )),
+        (role, Some(config)) => Err(ApiError::Conflict(format!(
+            "this node is {}; make cluster changes on the master at the cluster IP {}",
+            role.as_str(),
+            config.cluster_ip.split('/').next().unwrap_or_default()
+        ))),
+    }
+}
+
+fn parse_ip(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<IpAddr> {
+    match text.trim().parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            errors.push(FieldError {
+                field: field.into(),
+                message: format!("{text:?} is not an IP address"),
+            });
+            None
+        }
+    }
+}
+
+fn push(errors: &mut Vec<FieldError>, field: &str, message: impl Into<String>) {
+    errors.push(FieldError {
+        field: field.into(),
+        message: message.into(),
+    });
+}
+
+/// The first IPv4 address of an interface, or a field error.
+fn ipv4_of(
+    interfaces: &[pequod_api::nodes::Interface],
+    field: &str,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<IpAddr> {
+    let Some(interface) = interfaces.iter().find(|i| i.name == name) else {
+        let names: Vec<&str> = interfaces
+            .iter()
+            .filter(|i| !i.loopback)
+            .map(|i| i.name.as_str())
+            .collect();
+        push(
+            errors,
+            field,
+            format!(
+                "this node has no interface {name:?} (it has: {})",
+                names.join(", ")
+            ),
+        );
+        return None;
+    };
+    let ip = interface
+        .addresses
+        .iter()
+        .filter_map(|a| a.address.parse::<IpAddr>().ok())
+        .find(IpAddr::is_ipv4);
+    if ip.is_none() {
+        push(
+            errors,
+            field,
+            format!("{name} has no IPv4 address: configure it first"),
+        );
+    }
+    ip
+}
+
+fn valid_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !text.contains(char::is_whitespace)
+}
+
+/// "Configure master".
+pub async fn configure_master(
+    state: &AppState,
+    request: ConfigureMaster,
+) -> Result<JobSummary, ApiError> {
+    let node = state.agent.node().await;
+    if node.role != Role::Standalone {
+        return Err(ApiError::Conflict(format!(
+            "this node is already {}; a cluster is configured once, on a standalone node",
+            node.role.as_str()
+        )));
+    }
+    let mut errors = Vec::new();
+    let cluster_ip = match ClusterIp::parse(request.cluster_ip.trim()) {
+        Ok(ip) => Some(ip),
+        Err(message) => {
+            push(&mut errors, "cluster_ip", message);
+            None
+        }
+    };
+    let interfaces = crate::netif::list_interfaces().await?;
+    let telephony_ip = ipv4_of(
+        &interfaces,
+        "telephony_interface",
+        &request.telephony_interface,
+        &mut errors,
+    );
+    let sync_ip = ipv4_of(
+        &interfaces,
+        "cluster_interface",
+        &request.cluster_interface,
+        &mut errors,
+    );
+    if request.telephony_interface == request.cluster_interface {
+        push(
+            &mut errors,
+            "cluster_interface",
+            "must be another interface than the telephony network's",
+        );
+    }
+    if !valid_email(request.notification_email.trim()) {
+        push(
+            &mut errors,
+            "notification_email",
+            format!("{:?} is not an e-mail address", request.notification_email),
+        );
+    }
+    let mut gateways = Vec::new();
+    for (i, gateway) in request.gateways.iter().enumerate() {
+        if let Some(ip) = parse_ip(&format!("gateways[{i}]"), gateway, &mut errors) {
+            gateways.push(ip);
+        }
+    }
+    if let (Some(ip), Some(IpAddr::V4(own))) = (cluster_ip, telephony_ip)
+        && ip.address == own
+    {
+        push(
+            &mut errors,
+            "cluster_ip",
+            "must differ from the node's own address on the telephony network",
+        );
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let (Some(cluster_ip), Some(telephony_ip), Some(sync_ip)) = (cluster_ip, telephony_ip, sync_ip)
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    if vip::in_use(
+        &request.telephony_interface,
+        cluster_ip.address,
+        Duration::from_secs(1),
+    )
+    .await?
+    {
+        return Err(ApiError::field(
+            "cluster_ip",
+            format!(
+                "{} is already in use on the telephony network",
+                cluster_ip.address
+            ),
+        ));
+    }
+
+    let hostname = request.hostname.unwrap_or(node.hostname.clone());
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let config = ClusterConfig {
+        cluster_ip: cluster_ip.to_string(),
+        notification_email: request.notification_email.trim().to_string(),
+        gateways,
+        secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
+        master: Member {
+            node_id: Some(node.id),
+            hostname: hostname.clone(),
+            telephony_ip,
+            sync_ip,
+            telephony_interface: Some(request.telephony_interface.clone()),
+            cluster_interface: Some(request.cluster_interface.clone()),
+            public_key: Some(state.public_key.clone()),
+            state: SlaveState::Active,
+        },
+        slave: None,
+    };
+    let agent = state.agent.clone();
+    let services = state.agent.settings().services.clone();
+    let interface = request.telephony_interface.clone();
+    Ok(state
+        .jobs
+        .submit(
+            JobKind::ConfigureMaster,
+            format!("Configure master {hostname}"),
+            &[
+                "Store the cluster configuration",
+                "Claim the cluster IP",
+                "Start managed services",
+                "Start the cluster agent",
+            ],
+            move |ctx: JobContext| async move {
+                ctx.step(0).await;
+                if hostname != agent.node().await.hostname {
+                    agent.set_hostname(hostname.clone()).await?;
+                    ctx.log(format!("host name set to {hostname}")).await;
+                }
+                let epoch = agent.node().await.epoch.max(1);
+                ctx.step(1).await;
+                vip::add(&interface, cluster_ip).await?;
+                ctx.log(format!("added {cluster_ip} to {interface}")).await;
+                vip::announce(&interface, cluster_ip).await?;
+                ctx.log("sent gratuitous ARP").await;
+                ctx.step(2).await;
+                services::start_all(&services).await?;
+                ctx.log(format!("{} managed service(s) running", services.len()))
+                    .await;
+                ctx.step(3).await;
+                agent
+                    .set_membership(Role::Master, epoch, Some(&config))
+                    .await?;
+                ctx.log(format!("this node is master of epoch {epoch}"))
+                    .await;
+                Ok(())
+            },
+        )
+        .await?)
+}
+
+/// "Prepare slave": trust the master's key.
+pub async fn prepare_slave(
+    state: &AppState,
+    master_public_key: String,
+) -> Result<JobSummary, ApiError> {
+    let node = state.agent.node().await;
+    if matches!(node.role, Role::Master) {
+        return Err(ApiError::Conflict(
+            "this node is master; Prepare slave runs on the node that is to become the slave"
+                .into(),
+        ));
+    }
+    let key = master_public_key.trim().to_string();
+    let parsed = ssh_key::PublicKey::from_openssh(&key).map_err(|e| {
+        ApiError::field(
+            "master_public_key",
+            format!(
+                "not an OpenSSH public key ({e}); copy it from the master's Cluster Management page"
+            ),
+        )
+    })?;
+    if parsed.algorithm() != ssh_key::Algorithm::Ed25519 {
+        return Err(ApiError::field(
+            "master_public_key",
+            "must be the master's ssh-ed25519 key",
+        ));
+    }
+    let own = state
+        .public_key
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if key.split_whitespace().take(2).collect::<Vec<_>>().join(" ") == own {
+        return Err(ApiError::field(
+            "master_public_key",
+            "this is this node's own key; paste the master's",
+        ));
+    }
+    let store = state.store.clone();
+    let trusted = state.trusted_keys.clone();
+    Ok(state
+        .jobs
+        .submit(
+            JobKind::PrepareSlave,
+            format!("Prepare {} as slave", node.hostname),
+            &["Trust the master's key", "Wait for the master"],
+            move |ctx: JobContext| async move {
+                ctx.step(0).await;
+                store.trust_key(&key).await?;
+                trusted.add(&key)?;
+                ctx.log(format!(
+                    "the SSH server now accepts {}",
+                    key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+                ))
+                .await;
+                ctx.step(1).await;
+                ctx.log("ready: add this node on the master with Add slave")
+                    .await;
+                Ok(())
+            },
+        )
+        .await?)
+}
+
+struct SlaveTarget {
+    hostname: Hostname,
+    telephony_ip: IpAddr,
+    sync_ip: IpAddr,
+    policy: HostKeyPolicy,
+}
+
+fn check_slave_addresses(
+    telephony_ip: &str,
+    sync_ip: &str,
+    master: &Member,
+) -> Result<(IpAddr, IpAddr), ApiError> {
+    let mut errors = Vec::new();
+    let telephony = parse_ip("telephony_ip", telephony_ip, &mut errors);
+    let sync = parse_ip("sync_ip", sync_ip, &mut errors);
+    if let (Some(t), Some(s)) = (telephony, sync) {
+        if t == s {
+            push(
+                &mut errors,
+                "sync_ip",
+                "must be the slave's address on the cluster network, not its telephony address",
+            );
+        }
+        if t == master.telephony_ip {
+            push(&mut errors, "telephony_ip", "is the master's own address");
+        }
+        if s == master.sync_ip {
+            push(&mut errors, "sync_ip", "is the master's own address");
+        }
+    }
+    match (telephony, sync) {
+        (Some(t), Some(s)) if errors.is_empty() => Ok((t, s)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// "Add slave".
+pub async fn add_slave(state: &AppState, request: AddSlave) -> Result<JobSummary, ApiError> {
+    let config = require_master(state).await?;
+    let mut errors = Vec::new();
+    if request.hostname == config.master.hostname {
+        push(
+            &mut errors,
+            "hostname",
+            format!(
+                "must differ from the master's host name ({})",
+                config.master.hostname
+            ),
+        );
+    }
+    let addresses = check_slave_addresses(&request.telephony_ip, &request.sync_ip, &config.master);
+    if !errors.is_empty() {
+        if let Err(ApiError::Validation(more)) = addresses {
+            errors.extend(more);
+        }
+        return Err(ApiError::Validation(errors));
+    }
+    let (telephony_ip, sync_ip) = addresses?;
+    if let Some(slave) = config
+        .slave
+        .as_ref()
+        .filter(|s| s.state == SlaveState::Active)
+    {
+        return Err(ApiError::Conflict(format!(
+            "{} is already the slave; remove it first",
+            slave.hostname
+        )));
+    }
+    pair(
+        state,
+        JobKind::AddSlave,
+        SlaveTarget {
+            hostname: request.hostname,
+            telephony_ip,
+            sync_ip,
+            policy: HostKeyPolicy::TrustOnFirstUse,
+        },
+    )
+    .await
+}
+
+/// "Add again": the cached slave, or new data for a replaced node.
+pub async fn readd_slave(
+    state: &AppState,
+    hostname: &str,
+    request: ReaddSlave,
+) -> Result<JobSummary, ApiError> {
+    let config = require_master(state).await?;
+    let cached = config
+        .slave
+        .clone()
+        .filter(|s| s.hostname.as_str() == hostname)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no slave {hostname} is cached on this master"))
+        })?;
+    if cached.state == SlaveState::Active {
+        return Err(ApiError::Conflict(format!(
+            "{hostname} is already the active slave"
+        )));
+    }
+    let replaced = request.telephony_ip.is_some() || request.sync_ip.is_some();
+    let telephony = request
+        .telephony_ip
+        .unwrap_or(cached.telephony_ip.to_string());
+    let sync = request.sync_ip.unwrap_or(cached.sync_ip.to_string());
+    let (telephony_ip, sync_ip) = check_slave_addresses(&telephony, &sync, &config.master)?;
+    let policy = match (&cached.public_key, replaced) {
+        (Some(key), false) => HostKeyPolicy::Pinned(key.clone()),
+        _ => HostKeyPolicy::TrustOnFirstUse,
+    };
+    pair(
+        state,
+        JobKind::ReaddSlave,
+        SlaveTarget {
+            hostname: cached.hostname,
+            telephony_ip,
+            sync_ip,
+            policy,
+        },
+    )
+    .await
+}
+
+async fn pair(
+    state: &AppState,
+    kind: JobKind,
+    target: SlaveTarget,
+) -> Result<JobSummary, ApiError> {
+    let agent = state.agent.clone();
+    let store = state.store.clone();
+    let trusted = state.trusted_keys.clone();
+    let key_path = state.data_dir.join(SSH_KEY_FILE);
+    let public_key = state.public_key.clone();
+    let port = agent.settings().peer_ssh_port;
+    let title = match kind {
+        JobKind::ReaddSlave => format!("Add {} again", target.hostname),
+        _ => format!("Add slave {}", target.hostname),
+    };
+    Ok(state
+        .jobs
+        .submit(
+            kind,
+            title,
+            &[
+                "Connect to the slave over SSH",
+                "Exchange keys and the cluster secret",
+                "Push the cluster configuration",
+                "Wait for the slave's heartbeats",
+            ],
+            move |ctx: JobContext| async move {
+                let addr = SocketAddr::new(target.sync_ip, port);
+                ctx.step(0).await;
+                let hello =
+                    remote::call(&key_path, addr, target.policy.clone(), "hello", &()).await?;
+                let info: Hello = remote::decode(&hello, addr)?;
+                ctx.log(format!(
+                    "connected to {} ({}), host key {}",
+                    info.hostname, addr, hello.host_key
+                ))
+                .await;
+                anyhow::ensure!(
+                    info.hostname == target.hostname,
+                    "the node at {addr} is called {}, not {}: correct the host name",
+                    info.hostname,
+                    target.hostname
+                );
+                let pinned = HostKeyPolicy::Pinned(hello.host_key.clone());
+
+                ctx.step(1).await;
+                let node = agent.node().await;
+                let mut config = store
+                    .load_cluster()
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("the cluster configuration is gone"))?;
+                config.slave = Some(Member {
+                    node_id: Some(info.node_id),
+                    hostname: target.hostname.clone(),
+                    telephony_ip: target.telephony_ip,
+                    sync_ip: target.sync_ip,
+                    telephony_interface: None,
+                    cluster_interface: None,
+                    public_key: Some(hello.host_key.clone()),
+                    state: SlaveState::Active,
+                });
+                let request = PairRequest {
+                    config: config.clone(),
+                    epoch: node.epoch,
+                    master_public_key: public_key.clone(),
+                };
+                let answer = remote::call(&key_path, addr, pinned, "pair", &request).await?;
+                let paired: PairResponse = remote::decode(&answer, addr)?;
+                store.trust_key(&paired.public_key).await?;
+                trusted.add(&paired.public_key)?;
+                ctx.log(format!(
+                    "{} trusts this master; this master trusts {}",
+                    paired.hostname, paired.hostname
+                ))
+                .await;
+
+                ctx.step(2).await;
+                if let Some(slave) = config.slave.as_mut() {
+                    slave.telephony_interface = Some(paired.telephony_interface.clone());
+                    slave.cluster_interface = Some(paired.cluster_interface.clone());
+                    slave.public_key = Some(paired.public_key.clone());
+                }
+                agent
+                    .set_membership(Role::Master, node.epoch, Some(&config))
+                    .await?;
+                ctx.log(format!(
+                    "{} uses {} (telephony) and {} (cluster)",
+                    paired.hostname, paired.telephony_interface, paired.cluster_interface
+                ))
+                .await;
+
+                ctx.step(3).await;
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let view = agent.view();
+                    if let Some(peer) = view
+                        .peer
+                        .filter(|p| p.role == Role::Slave && p.telephony_alive && p.cluster_alive)
+                    {
+                        ctx.log(format!("{} answers on both links as slave", peer.hostname))
+                            .await;
+                        break;
+                    }
+                    anyhow::ensure!(
+                        Instant::now() < deadline,
+                        "no heartbeats from {} on both links within 20 s",
+                        target.hostname
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(())
+            },
+        )
+        .await?)
+}
+
+/// "Remove": the slave leaves and its data stays cached for "Add again".
+pub async fn remove_slave(state: &AppState, hostname: &str) -> Result<JobSummary, ApiError> {
+    let config = require_master(state).await?;
+    let slave = config
+        .slave
+        .clone()
+        .filter(|s| s.hostname.as_str() == hostname && s.state == SlaveState::Active)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("{hostname} is not the active slave of this master"))
+        })?;
+    let agent = state.agent.clone();
+    let key_path = state.data_dir.join(SSH_KEY_FILE);
+    let port = agent.settings().peer_ssh_port;
+    Ok(state
+        .jobs
+        .submit(
+            JobKind::RemoveSlave,
+            format!("Remove slave {hostname}"),
+            &["Tell the slave to leave", "Keep its data for Add again"],
+            move |ctx: JobContext| async move {
+                ctx.step(0).await;
+                let addr = SocketAddr::new(slave.sync_ip, port);
+                let policy = slave
+                    .public_key
+                    .clone()
+                    .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
+                match remote::call(&key_path, addr, policy, "leave", &()).await {
+                    Ok(_) => ctx.log(format!("{} is standby now", slave.hostname)).await,
+                    Err(err) => {
+                        ctx.log(format!(
+                            "{} did not answer ({err}); removing it anyway",
+                            slave.hostname
+                        ))
+                        .await
+                    }
+                }
+                ctx.step(1).await;
+                let mut config = config;
+                if let Some(s) = config.slave.as_mut() {
+                    s.state = SlaveState::Removed;
+                }
+                let node = agent.node().await;
+                agent
+                    .set_membership(Role::Master, node.epoch, Some(&config))
+                    .await?;
+                ctx.log("the master keeps the cluster IP and its services")
+                    .await;
+                Ok(())
+            },
+        )
+        .await?)
+}
+
+/// "Manual failover": this master steps down and the slave takes over.
+pub async fn manual_failover(state: &AppState) -> Result<JobSummary, ApiError> {
+    require_master(state).await?;
+    let slave = state.agent.healthy_slave().await.ok_or_else(|| {
+        ApiError::Conflict(
+            "there is no healthy slave to take over: a failover now would leave no master".into(),
+        )
+    })?;
+    let agent = state.agent.clone();
+    let key_path = state.data_dir.join(SSH_KEY_FILE);
+    let port = agent.settings().peer_ssh_port;
+    Ok(state
+        .jobs
+        .submit(
+            JobKind::ManualFailover,
+            format!("Manual failover to {}", slave.hostname),
+            &[
+                "Stop services and release the cluster IP",
+                "Ask the slave to take over",
+                "Wait for the new master",
+            ],
+            move |ctx: JobContext| async move {
+                ctx.step(0).await;
+                agent
+                    .step_down_for_failover(&format!(
+                        "A manual failover hands the master's duties to {}.",
+                        slave.hostname
+                    ))
+                    .await?;
+                ctx.log("this node is standby now").await;
+                ctx.step(1).await;
+                let addr = SocketAddr::new(slave.sync_ip, port);
+                let policy = slave
+                    .public_key
+                    .clone()
+                    .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
+                if let Err(err) = remote::call(&key_path, addr, policy, "takeover", &()).await {
+                    ctx.log(format!(
+                        "{} did not confirm ({err}); it takes over when it sees this node standby",
+                        slave.hostname
+                    ))
+                    .await;
+                }
+                ctx.step(2).await;
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    let view = agent.view();
+                    if view.peer.as_ref().is_some_and(|p| p.role == Role::Master)
+                        && view.peer_holds_vip
+                    {
+                        ctx.log(format!(
+                            "{} is master and holds the cluster IP",
+                            slave.hostname
+                        ))
+                        .await;
+                        break;
+                    }
+                    anyhow::ensure!(
+                        Instant::now() < deadline,
+                        "{} did not become master within 10 s",
+                        slave.hostname
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(())
+            },
+        )
+        .await?)
+}

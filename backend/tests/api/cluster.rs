@@ -1,0 +1,225 @@
+//! The cluster operations' validation on a single node: bad input is refused with the
+//! field named and changes nothing. Pairing and failover run in the namespace lab (e2e/).
+
+use std::time::Duration;
+
+use pequod::cluster::ssh::{self, HostKeyPolicy};
+use pequod_api::cluster::{Cluster, ClusterMode};
+use pequod_api::jobs::{Job, JobState};
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{read_problem, spawn_app, wait_for};
+
+fn configure(cluster_ip: &str, telephony: &str, cluster: &str, email: &str) -> serde_json::Value {
+    serde_json::json!({
+        "cluster_ip": cluster_ip,
+        "telephony_interface": telephony,
+        "cluster_interface": cluster,
+        "notification_email": email,
+        "gateways": ["not-an-ip"],
+    })
+}
+
+#[tokio::test]
+async fn configure_master_names_every_bad_field_and_changes_nothing() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let response = app
+        .send_json(
+            Method::POST,
+            "/api/v1/cluster",
+            &token,
+            &configure("10.0.0.300/24", "nosuch0", "nosuch0", "admin"),
+        )
+        .await;
+    let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    for field in [
+        "cluster_ip",
+        "telephony_interface",
+        "cluster_interface",
+        "notification_email",
+        "gateways[0]",
+    ] {
+        assert!(
+            problem.field_error(field).is_some(),
+            "{field} should be named: {problem:?}"
+        );
+    }
+    assert!(
+        problem
+            .field_error("telephony_interface")
+            .is_some_and(|m| m.contains("no interface \"nosuch0\""))
+    );
+
+    let response = app
+        .send_json(
+            Method::POST,
+            "/api/v1/cluster",
+            &token,
+            &configure("10.0.0.10", "lo", "lo", "ops@example.org"),
+        )
+        .await;
+    let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(
+        problem
+            .field_error("cluster_ip")
+            .is_some_and(|m| m.contains("prefix")),
+        "{problem:?}"
+    );
+
+    let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
+    assert_eq!(cluster.mode, ClusterMode::Standalone);
+    let jobs: pequod_api::jobs::JobPage = app.get_json("/api/v1/jobs", &token).await;
+    assert_eq!(jobs.total, 0, "no job was started");
+}
+
+#[tokio::test]
+async fn cluster_changes_on_a_standalone_node_are_conflicts() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let add = serde_json::json!({ "hostname": "node2", "telephony_ip": "10.77.0.12", "sync_ip": "10.78.0.2" });
+    let problem = read_problem(
+        app.send_json(Method::POST, "/api/v1/slaves", &token, &add)
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        problem.message().contains("Configure master"),
+        "{problem:?}"
+    );
+    let response = app
+        .client
+        .post(app.url("/api/v1/cluster/failover"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    problem_is_conflict(response).await;
+    let response = app
+        .client
+        .delete(app.url("/api/v1/slaves/node2"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    problem_is_conflict(response).await;
+}
+
+async fn problem_is_conflict(response: reqwest::Response) {
+    read_problem(response, StatusCode::CONFLICT).await;
+}
+
+#[tokio::test]
+async fn add_slave_rejects_bad_addresses_by_field() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let add = serde_json::json!({ "hostname": "bad_name", "telephony_ip": "10.77.0.12", "sync_ip": "10.78.0.2" });
+    let problem = read_problem(
+        app.send_json(Method::POST, "/api/v1/slaves", &token, &add)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(problem.field_error("hostname").is_some(), "{problem:?}");
+}
+
+#[tokio::test]
+async fn prepare_slave_needs_a_real_ed25519_key_and_then_trusts_it() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    for (key, expected) in [
+        ("hello", "not an OpenSSH public key"),
+        ("ssh-ed25519 AAAA", "not an OpenSSH public key"),
+    ] {
+        let body = serde_json::json!({ "master_public_key": key });
+        let response = app
+            .send_json(
+                Method::POST,
+                "/api/v1/nodes/self/prepare-slave",
+                &token,
+                &body,
+            )
+            .await;
+        let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(
+            problem
+                .field_error("master_public_key")
+                .is_some_and(|m| m.contains(expected)),
+            "{key}: {problem:?}"
+        );
+    }
+    let own: pequod_api::nodes::Node = app.get_json("/api/v1/nodes/self", &token).await;
+    let body = serde_json::json!({ "master_public_key": own.public_key });
+    let response = app
+        .send_json(
+            Method::POST,
+            "/api/v1/nodes/self/prepare-slave",
+            &token,
+            &body,
+        )
+        .await;
+    let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(
+        problem
+            .field_error("master_public_key")
+            .is_some_and(|m| m.contains("own key"))
+    );
+    assert!(
+        app.state
+            .store
+            .trusted_keys()
+            .await
+            .expect("keys")
+            .is_empty()
+    );
+
+    // A real key of another node: refused by the SSH server until the node is prepared.
+    let other = tempfile::tempdir().expect("tempdir");
+    let master_key =
+        pequod::identity::load_or_create_ssh_key(other.path(), "pequod@node1").expect("key");
+    let master_private = ssh::load_node_key(&other.path().join(pequod::identity::SSH_KEY_FILE))
+        .expect("private key");
+    let hello = || {
+        ssh::call(
+            app.ssh_addr,
+            &master_private,
+            HostKeyPolicy::TrustOnFirstUse,
+            "hello",
+            b"null",
+            Duration::from_secs(10),
+        )
+    };
+    assert!(matches!(
+        hello().await,
+        Err(ssh::SshError::AuthRejected { .. })
+    ));
+    let body = serde_json::json!({ "master_public_key": master_key });
+    let response = app
+        .send_json(
+            Method::POST,
+            "/api/v1/nodes/self/prepare-slave",
+            &token,
+            &body,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("Location header")
+        .to_string();
+    let job: Job = wait_for("the prepare job to succeed", || async {
+        let job: Job = app.get_json(&location, &token).await;
+        (job.summary.state == JobState::Succeeded).then_some(job)
+    })
+    .await;
+    assert_eq!(job.summary.kind, pequod_api::jobs::JobKind::PrepareSlave);
+    let trusted = app.state.store.trusted_keys().await.expect("keys");
+    assert_eq!(trusted, vec![master_key.trim().to_string()]);
+    let answer = hello().await.expect("the prepared node accepts the master");
+    let hello: serde_json::Value = serde_json::from_slice(&answer.stdout).expect("JSON");
+    assert_eq!(hello["hostname"], own.hostname.as_str());
+    assert_eq!(hello["role"], "standalone");
+}
