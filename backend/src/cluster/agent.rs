@@ -109,7 +109,10 @@ impl Agent {
         if let Some(task) = self.inner.task.lock().await.take() {
             task.abort();
         }
-        let runtime = self.inner.runtime.lock().await.take();
+        let mut runtime = self.inner.runtime.lock().await.take();
+        if let Some(old) = runtime.as_mut().and_then(|rt| rt.heartbeats.take()) {
+            old.stop().await;
+        }
         let node = self.node().await;
         if let (Some(rt), Role::Master) = (runtime, node.role) {
             if let Err(err) = services::stop_all(&self.inner.settings.services).await {
@@ -169,7 +172,10 @@ impl Agent {
         let node = self.node().await;
         let config = self.inner.store.load_cluster().await?;
         let mut runtime = self.inner.runtime.lock().await;
-        // Drop the old heartbeat sockets before binding the new ones.
+        // Close the old heartbeat sockets before binding the new ones.
+        if let Some(old) = runtime.as_mut().and_then(|rt| rt.heartbeats.take()) {
+            old.stop().await;
+        }
         *runtime = None;
         let Some(config) = config.filter(|_| node.role != Role::Standalone) else {
             return Ok(());

@@ -256,6 +256,15 @@ impl Drop for Heartbeats {
 }
 
 impl Heartbeats {
+    /// Stops sending and receiving and waits until the sockets are closed, so the
+    /// port can be bound again at once.
+    pub async fn stop(mut self) {
+        for task in std::mem::take(&mut self.tasks) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Binds `port` on our address of each link and starts sending every `interval`.
     pub async fn start(
         node_id: NodeId,

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::process::Stdio;
+
+use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,31 +50,34 @@ impl ManagedService {
         let Some(command) = self.command(action) else {
             return Ok(true);
         };
-        let output = tokio::time::timeout(
-            COMMAND_TIMEOUT,
-            Command::new("/bin/sh")
-                .arg("-c")
-                .arg(&command)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "{} {action}: `{command}` did not end within {COMMAND_TIMEOUT:?}",
-                self.name
-            )
-        })?
-        .with_context(|| format!("{} {action}: running `{command}`", self.name))?;
-        if !output.status.success() && action != "status" {
+        // Only the exit status is awaited: a start command that daemonizes leaves its
+        // daemon holding stdout/stderr open, so waiting for their end would hang.
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("{} {action}: running `{command}`", self.name))?;
+        let stderr = child.stderr.take();
+        let status = tokio::time::timeout(COMMAND_TIMEOUT, child.wait())
+            .await
+            .with_context(|| format!("{} {action}: `{command}` did not end within {COMMAND_TIMEOUT:?}", self.name))?
+            .with_context(|| format!("{} {action}: waiting for `{command}`", self.name))?;
+        if !status.success() && action != "status" {
+            let mut text = Vec::new();
+            if let Some(mut stderr) = stderr {
+                let _ = tokio::time::timeout(Duration::from_millis(200), stderr.read_to_end(&mut text)).await;
+            }
             anyhow::bail!(
-                "{} {action}: `{command}` failed ({}): {}",
+                "{} {action}: `{command}` failed ({status}): {}",
                 self.name,
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
+                String::from_utf8_lossy(&text).trim()
             );
         }
-        Ok(output.status.success())
+        Ok(status.success())
     }
 
     pub async fn start(&self) -> anyhow::Result<()> {
