@@ -4,8 +4,8 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init(default_level: &str) {
     // netlink-packet-route warns about every attribute newer than itself on each read.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let filter = match "netlink_packet_route=error".parse() {
         Ok(quiet) => filter.add_directive(quiet),
         Err(_) => filter,

@@ -647,7 +647,7 @@ impl std::fmt::Debug for Lab {
 
 /// The Kamailio configuration of [`Lab::start_kamailio`]: stateless, no DB,
 /// no DNS, no TCP.
-const KAMAILIO_CFG: &str = r#"#!KAMAILIO
+pub const KAMAILIO_CFG: &str = r#"#!KAMAILIO
 # Written by the Pequod lab (e2e/src/lab.rs).
 debug=2
 log_stderror=yes

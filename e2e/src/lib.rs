@@ -3,6 +3,8 @@
 //! See [`lab::Lab`] for the topology; tests start with
 //! `if !pequod_e2e::require_root() { return; }`.
 
+pub mod browser;
+pub mod cluster;
 pub mod lab;
 
 pub use lab::{Lab, Ns, require_root, wait_until};

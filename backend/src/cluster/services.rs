@@ -64,12 +64,19 @@ impl ManagedService {
         let stderr = child.stderr.take();
         let status = tokio::time::timeout(COMMAND_TIMEOUT, child.wait())
             .await
-            .with_context(|| format!("{} {action}: `{command}` did not end within {COMMAND_TIMEOUT:?}", self.name))?
+            .with_context(|| {
+                format!(
+                    "{} {action}: `{command}` did not end within {COMMAND_TIMEOUT:?}",
+                    self.name
+                )
+            })?
             .with_context(|| format!("{} {action}: waiting for `{command}`", self.name))?;
         if !status.success() && action != "status" {
             let mut text = Vec::new();
             if let Some(mut stderr) = stderr {
-                let _ = tokio::time::timeout(Duration::from_millis(200), stderr.read_to_end(&mut text)).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(200), stderr.read_to_end(&mut text))
+                        .await;
             }
             anyhow::bail!(
                 "{} {action}: `{command}` failed ({status}): {}",

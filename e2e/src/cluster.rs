@@ -1,0 +1,425 @@
+//! Pequod nodes in the lab: each node namespace runs its own `pequod` (the real
+//! binary, as a separate process) with its own data dir and Kamailio as the managed
+//! SIP service. The tests drive them through their REST API from inside the namespaces.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::{Value, json};
+
+use crate::lab::{Lab, Ns};
+
+pub const ADMIN_PASSWORD: &str = "lab admin password";
+pub const API_PORT: u16 = 8080;
+/// Generous: a loaded CI machine must not turn a correct failover into a failure.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The `pequod` binary the lab runs: `PEQUOD_BIN`, else the workspace's debug build.
+pub fn pequod_binary() -> Result<PathBuf> {
+    if let Ok(path) = std::env::var("PEQUOD_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("debug/pequod");
+    ensure!(
+        path.is_file(),
+        "{} is missing: build it first with `cargo build -p pequod` (scripts/test does)",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// One cluster lab at a time: failover timing is what the tests measure, and two
+/// labs on a small machine would starve each other into false failovers.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Two Pequod nodes, a phone and a gateway.
+pub struct LabCluster {
+    pub lab: Lab,
+    _turn: std::sync::MutexGuard<'static, ()>,
+    binary: PathBuf,
+    pids: Mutex<Vec<(Ns, u32)>>,
+    tokens: Mutex<Vec<(Ns, String)>>,
+}
+
+impl LabCluster {
+    pub fn new(name: &str) -> Result<Self> {
+        // A test that failed while holding the lab leaves the lock poisoned; the next
+        // lab is still good.
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lab = Lab::new(name)?;
+        Ok(Self {
+            _turn: turn,
+            binary: pequod_binary()?,
+            lab,
+            pids: Mutex::new(Vec::new()),
+            tokens: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn node_dir(&self, ns: Ns) -> Result<PathBuf> {
+        Ok(self.lab.dir()?.join(format!("pequod-{}", ns.role())))
+    }
+
+    pub fn log_path(&self, ns: Ns) -> Result<PathBuf> {
+        Ok(self.lab.dir()?.join(format!("pequod-{}.log", ns.role())))
+    }
+
+    /// The last lines of a node's log, for failure messages.
+    pub fn log_tail(&self, ns: Ns) -> String {
+        let text = self
+            .log_path(ns)
+            .ok()
+            .and_then(|p| fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Writes the node's settings: its API, SSH and heartbeat ports and Kamailio as the
+    /// managed service (started and stopped by pequod as the role demands).
+    fn write_config(&self, ns: Ns) -> Result<PathBuf> {
+        let dir = self.node_dir(ns)?;
+        let run = dir.join("kamailio");
+        fs::create_dir_all(&run).with_context(|| format!("creating {}", run.display()))?;
+        let kamailio_cfg = self.lab.dir()?.join(format!("kamailio-{}.cfg", ns.role()));
+        // Listening on the cluster IP itself makes replies leave from it, as phones
+        // expect; the service only starts on the master, after the address is added.
+        let listen = format!(
+            "listen=udp:{}:{}\nlisten=udp:127.0.0.1:{}",
+            Lab::VIP,
+            Lab::SIP_PORT,
+            Lab::SIP_PORT
+        );
+        fs::write(
+            &kamailio_cfg,
+            crate::lab::KAMAILIO_CFG.replace("listen=udp:0.0.0.0:5060", &listen),
+        )?;
+        let pid_file = run.join("kamailio.pid");
+        let config = format!(
+            r#"[server]
+listen = "0.0.0.0:{API_PORT}"
+data_dir = "{data}"
+ui_dir = "{data}/no-ui"
+
+[cluster]
+ssh_listen = "0.0.0.0:2222"
+
+[[cluster.services]]
+name = "kamailio"
+start = "kamailio -f {cfg} -m 16 -M 4 -Y {run} -P {pid} -w {run}"
+stop = "if [ -f {pid} ]; then p=$(cat {pid}); kill $p 2>/dev/null; for i in $(seq 60); do kill -0 $p 2>/dev/null || break; sleep 0.05; done; kill -9 $p 2>/dev/null; rm -f {pid}; fi"
+status = "test -f {pid} && kill -0 $(cat {pid})"
+"#,
+            data = dir.join("data").display(),
+            cfg = kamailio_cfg.display(),
+            run = run.display(),
+            pid = pid_file.display(),
+        );
+        let path = dir.join("pequod.toml");
+        fs::write(&path, config)?;
+        Ok(path)
+    }
+
+    /// Starts (or restarts) the node's `pequod` and waits until its API answers.
+    pub fn start(&self, ns: Ns) -> Result<u32> {
+        let config = self.write_config(ns)?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(ns)?)?;
+        let mut cmd = self.lab.command(ns, &self.binary);
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("PEQUOD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "info,netlink_packet_route=error")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let pid = self.lab.spawn(cmd)?;
+        self.pids
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .push((ns, pid));
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if self.request(ns, "GET", "/healthz", None, None).is_ok() {
+                return Ok(pid);
+            }
+            if !self.lab.is_running(pid) || Instant::now() > deadline {
+                bail!("pequod in {ns} did not start; log:\n{}", self.log_tail(ns));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `kill -9` of everything on the node (pequod and its services), as when the
+    /// machine dies.
+    pub fn kill_node(&self, ns: Ns) -> Result<()> {
+        let pids: Vec<u32> = self
+            .pids
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .iter()
+            .filter(|(n, _)| *n == ns)
+            .map(|(_, p)| *p)
+            .collect();
+        for pid in pids {
+            if self.lab.is_running(pid) {
+                self.lab.kill(pid)?;
+            }
+        }
+        let listed = std::process::Command::new("ip")
+            .args(["netns", "pids", &self.lab.ns(ns)])
+            .output()?;
+        for pid in String::from_utf8_lossy(&listed.stdout).split_whitespace() {
+            let Ok(pid) = pid.parse::<i32>() else {
+                continue;
+            };
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            // Daemons of the node were re-parented to this (subreaper) process: reap
+            // them, or their zombies would still look alive to `kill -0`.
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        self.tokens
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .retain(|(n, _)| *n != ns);
+        Ok(())
+    }
+
+    /// The pequod process of a node, for SIGSTOP/SIGCONT.
+    pub fn pid(&self, ns: Ns) -> Option<u32> {
+        self.pids
+            .lock()
+            .ok()?
+            .iter()
+            .rev()
+            .find(|(n, p)| *n == ns && self.lab.is_running(*p))
+            .map(|(_, p)| *p)
+    }
+
+    fn request(
+        &self,
+        ns: Ns,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value)> {
+        let url = format!("http://127.0.0.1:{API_PORT}{path}");
+        let method = method.to_string();
+        let token = token.map(str::to_string);
+        let body = body.cloned();
+        self.lab.in_netns(ns, move || -> Result<(u16, Value)> {
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build();
+            let mut request = agent.request(&method, &url);
+            if let Some(token) = &token {
+                request = request.set("Authorization", &format!("Bearer {token}"));
+            }
+            let response = match body {
+                Some(body) => request.send_json(body),
+                None => request.call(),
+            };
+            let response = match response {
+                Ok(r) => r,
+                Err(ureq::Error::Status(_, r)) => r,
+                Err(e) => return Err(anyhow::anyhow!("{method} {url}: {e}")),
+            };
+            let status = response.status();
+            let text = response.into_string()?;
+            let value = if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            };
+            Ok((status, value))
+        })?
+    }
+
+    fn token(&self, ns: Ns) -> Result<String> {
+        if let Some((_, token)) = self
+            .tokens
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .iter()
+            .find(|(n, _)| *n == ns)
+        {
+            return Ok(token.clone());
+        }
+        let (status, body) = self.request(
+            ns,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({ "username": "admin", "password": ADMIN_PASSWORD })),
+        )?;
+        ensure!(status == 200, "login on {ns} failed: {status} {body}");
+        let token = body["token"].as_str().context("token")?.to_string();
+        self.tokens
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .push((ns, token.clone()));
+        Ok(token)
+    }
+
+    /// An authenticated API call on a node: status and JSON body.
+    pub fn api(
+        &self,
+        ns: Ns,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let token = self.token(ns)?;
+        self.request(ns, method, path, Some(&token), body.as_ref())
+    }
+
+    pub fn get(&self, ns: Ns, path: &str) -> Result<Value> {
+        let (status, body) = self.api(ns, "GET", path, None)?;
+        ensure!(status == 200, "GET {path} on {ns}: {status} {body}");
+        Ok(body)
+    }
+
+    /// Starts a job (expects 202) and waits until it has ended; fails unless it succeeded.
+    pub fn run_job(&self, ns: Ns, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let (status, accepted) = self.api(ns, method, path, body)?;
+        ensure!(
+            status == 202,
+            "{method} {path} on {ns}: {status} {accepted}"
+        );
+        let id = accepted["job"]["id"].as_i64().context("job id")?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let job = self.get(ns, &format!("/api/v1/jobs/{id}"))?;
+            match job["state"].as_str() {
+                Some("succeeded") => return Ok(job),
+                Some("failed") | Some("interrupted") => bail!(
+                    "job {path} on {ns} failed: {job:#}\nlog:\n{}",
+                    self.log_tail(ns)
+                ),
+                _ => {}
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "job {path} on {ns} did not end: {job:#}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Role of a node as it reports itself.
+    pub fn role(&self, ns: Ns) -> Result<String> {
+        Ok(self.get(ns, "/api/v1/cluster")?["role"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// Whether the cluster IP is configured on the node's telephony interface.
+    pub fn holds_vip(&self, ns: Ns) -> Result<bool> {
+        let out = self.lab.exec_ok(
+            ns,
+            "ip",
+            &["-4", "-o", "addr", "show", "dev", Lab::TELEPHONY_IF],
+        )?;
+        Ok(out.contains(&format!("{}/", Lab::VIP)))
+    }
+
+    /// SIP OPTIONS from the phone to the cluster IP: the status, or an error.
+    pub fn sip_at_vip(&self, timeout: Duration) -> Result<u16> {
+        self.lab.sip_options(
+            Ns::Phone,
+            std::net::SocketAddrV4::new(Lab::VIP, Lab::SIP_PORT),
+            timeout,
+        )
+    }
+
+    /// Configure master on `ns` (node1's addresses, the lab's gateway, the VIP).
+    pub fn configure_master(&self, ns: Ns) -> Result<Value> {
+        self.run_job(
+            ns,
+            "POST",
+            "/api/v1/cluster",
+            Some(json!({
+                "hostname": ns.role(),
+                "cluster_ip": format!("{}/{}", Lab::VIP, Lab::TELEPHONY_PREFIX_LEN),
+                "telephony_interface": Lab::TELEPHONY_IF,
+                "cluster_interface": Lab::CLUSTER_IF,
+                "notification_email": "pbx-admin@example.org",
+                "gateways": [Lab::GATEWAY_IP.to_string()],
+            })),
+        )
+    }
+
+    /// Prepare slave on `slave` with the master's key, then Add slave on `master`.
+    pub fn pair(&self, master: Ns, slave: Ns) -> Result<()> {
+        let key = self.get(master, "/api/v1/nodes/self")?["public_key"]
+            .as_str()
+            .context("the master's key")?
+            .to_string();
+        let (status, body) = self.api(
+            slave,
+            "PATCH",
+            "/api/v1/nodes/self",
+            Some(json!({ "hostname": slave.role() })),
+        )?;
+        ensure!(status == 200, "hostname on {slave}: {status} {body}");
+        self.run_job(
+            slave,
+            "POST",
+            "/api/v1/nodes/self/prepare-slave",
+            Some(json!({ "master_public_key": key })),
+        )?;
+        self.run_job(
+            master,
+            "POST",
+            "/api/v1/slaves",
+            Some(json!({
+                "hostname": slave.role(),
+                "telephony_ip": slave.telephony_ip().context("telephony ip")?.to_string(),
+                "sync_ip": slave.cluster_ip().context("sync ip")?.to_string(),
+            })),
+        )?;
+        Ok(())
+    }
+
+    /// Polls `probe` until it holds, failing with the nodes' logs at the deadline.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: impl FnMut() -> Result<bool>,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            match probe() {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => last = format!("{e:#}"),
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {what} (last error: {last})\n--- node1 ---\n{}\n--- node2 ---\n{}",
+                    self.log_tail(Ns::Node1),
+                    self.log_tail(Ns::Node2)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
