@@ -2,6 +2,7 @@
 //! terms, the soft/hard state machine, custom plugins, the built-in checks and the
 //! catalog of which check runs on which node (DESIGN.md, "Failover checks", "Notify checks").
 
+pub mod plugin;
 pub mod result;
 pub mod state;
 
