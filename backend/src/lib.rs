@@ -2,6 +2,7 @@
 //! serves the REST API and the commander UI and runs the cluster agent and jobs.
 
 pub mod auth;
+pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod error;

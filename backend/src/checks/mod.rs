@@ -1,0 +1,77 @@
+//! Health checks: the building blocks the check scheduler runs. Results in Nagios
+//! terms, the soft/hard state machine, custom plugins, the built-in checks and the
+//! catalog of which check runs on which node (DESIGN.md, "Failover checks", "Notify checks").
+
+pub mod ami;
+pub mod catalog;
+pub mod disk;
+pub mod plugin;
+pub mod raid;
+pub mod result;
+pub mod sip;
+pub mod state;
+pub mod time;
+
+use pequod_api::checks::Check;
+
+pub use catalog::{BUILTIN_CHECKS, CheckDefinition};
+pub use result::{CheckResult, Perfdata, Unit};
+pub use state::{CheckStatus, Transition};
+
+/// For the sync checks whose subjects arrive later (Filesystem Sync, Rsync Server,
+/// Database Sync, Database Query): UNKNOWN says "not judged", which keeps the lamp
+/// honest without pretending to be OK or crying wolf.
+pub fn not_configured() -> CheckResult {
+    CheckResult::unknown("not configured")
+}
+
+/// The wire view of a check: its definition, where it stands, and its latest output.
+pub fn to_wire(
+    definition: &CheckDefinition,
+    status: &CheckStatus,
+    last: Option<&CheckResult>,
+) -> Check {
+    Check {
+        id: definition.id.to_string(),
+        name: definition.name.to_string(),
+        kind: definition.kind,
+        runs_on: definition.runs_on,
+        state: status.state,
+        hard: status.hard,
+        output: last.map(|r| r.output.clone()).unwrap_or_default(),
+        last_check: status.last_check,
+        last_change: status.last_change,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use pequod_api::checks::CheckState;
+
+    use super::*;
+
+    #[test]
+    fn not_configured_is_unknown() {
+        let result = not_configured();
+        assert_eq!(result.state, CheckState::Unknown);
+        assert_eq!(result.output, "not configured");
+    }
+
+    #[test]
+    fn wire_view_carries_state_and_output() {
+        let definition = catalog::find("disk-usage").unwrap();
+        let mut status = CheckStatus::default();
+        let result = CheckResult::critical("DISK CRITICAL - / 95% used");
+        let now = Utc::now();
+        status.apply(&result, now, 1);
+        let check = to_wire(definition, &status, Some(&result));
+        assert_eq!(check.id, "disk-usage");
+        assert_eq!(check.name, "Disk Usage");
+        assert_eq!(check.state, CheckState::Critical);
+        assert!(check.hard);
+        assert_eq!(check.output, "DISK CRITICAL - / 95% used");
+        assert_eq!(check.last_check, Some(now));
+        assert_eq!(check.last_change, Some(now));
+    }
+}
