@@ -290,8 +290,8 @@ impl Agent {
                 let view = PeerView {
                     node_id: member.node_id.unwrap_or(node.id),
                     hostname: member.hostname.to_string(),
-                    telephony_alive: links.alive(Link::Telephony, dead_after, now),
-                    cluster_alive: links.alive(Link::Cluster, dead_after, now),
+                    telephony_alive: links.alive(Link::Telephony, dead_after, now, hb.started),
+                    cluster_alive: links.alive(Link::Cluster, dead_after, now, hb.started),
                     role: latest.as_ref().map(|h| h.role).unwrap_or(Role::Standby),
                     epoch: latest.as_ref().map(|h| h.epoch).unwrap_or(0),
                     reaches_telephony: latest.as_ref().is_some_and(|h| h.reaches_telephony),

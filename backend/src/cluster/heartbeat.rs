@@ -224,10 +224,12 @@ pub struct PeerLinks {
 }
 
 impl PeerLinks {
-    pub fn alive(&self, link: Link, dead_after: Duration, now: Instant) -> bool {
-        self.last_seen
-            .get(&link)
-            .is_some_and(|seen| now.saturating_duration_since(*seen) < dead_after)
+    /// Whether a heartbeat arrived on `link` within `dead_after`. Before the first
+    /// one, the peer gets `dead_after` from `since` (when listening began) to show up:
+    /// a freshly paired or restarted node must not mistake "not yet" for "dead".
+    pub fn alive(&self, link: Link, dead_after: Duration, now: Instant, since: Instant) -> bool {
+        let seen = self.last_seen.get(&link).copied().unwrap_or(since);
+        now.saturating_duration_since(seen) < dead_after
     }
 }
 
@@ -243,6 +245,8 @@ pub struct HeartbeatStats {
 /// The running heartbeat service: a sender and a receiver per link.
 pub struct Heartbeats {
     pub peer: Arc<Mutex<PeerLinks>>,
+    /// When listening began.
+    pub started: Instant,
     pub stats: Arc<HeartbeatStats>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -312,7 +316,12 @@ impl Heartbeats {
                 own.clone(),
             )));
         }
-        Ok(Self { peer, stats, tasks })
+        Ok(Self {
+            peer,
+            stats,
+            tasks,
+            started: Instant::now(),
+        })
     }
 }
 
@@ -458,6 +467,40 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_not_heard_yet_gets_dead_after_to_show_up() {
+        let start = Instant::now();
+        let dead_after = Duration::from_millis(600);
+        let mut links = PeerLinks::default();
+        assert!(links.alive(
+            Link::Cluster,
+            dead_after,
+            start + Duration::from_millis(500),
+            start
+        ));
+        assert!(!links.alive(
+            Link::Cluster,
+            dead_after,
+            start + Duration::from_millis(700),
+            start
+        ));
+        links
+            .last_seen
+            .insert(Link::Cluster, start + Duration::from_millis(650));
+        assert!(links.alive(
+            Link::Cluster,
+            dead_after,
+            start + Duration::from_millis(700),
+            start
+        ));
+        assert!(!links.alive(
+            Link::Telephony,
+            dead_after,
+            start + Duration::from_millis(700),
+            start
+        ));
+    }
+
+    #[test]
     fn replays_and_old_boots_are_dropped() {
         let mut guard = ReplayGuard::default();
         assert!(guard.accept(&beat(1)).is_ok());
@@ -537,11 +580,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let heard_b = a.peer.lock().await.latest.clone();
-            let b_hears_a =
-                b.peer
-                    .lock()
-                    .await
-                    .alive(Link::Cluster, Duration::from_secs(1), Instant::now());
+            let b_hears_a = b.peer.lock().await.last_seen.contains_key(&Link::Cluster);
             if let (Some(hb), true) = (heard_b, b_hears_a) {
                 assert_eq!(hb.node_id, b_id);
                 assert_eq!(hb.hostname, "b");
