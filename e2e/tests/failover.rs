@@ -220,6 +220,15 @@ fn the_master_losing_the_telephony_network_fails_over_and_a_cut_cluster_link_doe
         assert!(!cluster.holds_vip(Ns::Node2).unwrap());
     }
     assert!(cluster.holds_vip(Ns::Node1).unwrap());
+    let view = cluster.get(Ns::Node1, "/api/v1/cluster").unwrap();
+    assert_eq!(view["lamp"], "yellow", "{view}");
+    assert!(
+        view["lamp_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("cluster link is down"),
+        "{view}"
+    );
     cluster.lab.link_up(Ns::Node1, Lab::CLUSTER_IF).unwrap();
     cluster
         .wait_for("both links up again", DEADLINE, || {

@@ -148,6 +148,25 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// Waits until the agent's latest cycle shows `condition`, or `timeout` passes.
+    pub async fn wait_for_view(
+        &self,
+        timeout: Duration,
+        condition: impl Fn(&AgentView) -> bool,
+    ) -> Option<AgentView> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let view = self.view();
+            if condition(&view) {
+                return Some(view);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(self.interval() / 2).await;
+        }
+    }
+
     fn interval(&self) -> Duration {
         Duration::from_millis(self.inner.settings.heartbeat_interval_ms.max(10))
     }

@@ -3,7 +3,7 @@
 //! starts (bad input changes nothing), then runs as steps a person can follow.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pequod_api::FieldError;
 use pequod_api::Hostname;
@@ -535,23 +535,22 @@ async fn pair(
                 .await;
 
                 ctx.step(3).await;
-                let deadline = Instant::now() + Duration::from_secs(20);
-                loop {
-                    let view = agent.view();
-                    if let Some(peer) = view
-                        .peer
-                        .filter(|p| p.role == Role::Slave && p.telephony_alive && p.cluster_alive)
-                    {
-                        ctx.log(format!("{} answers on both links as slave", peer.hostname))
-                            .await;
-                        break;
-                    }
-                    anyhow::ensure!(
-                        Instant::now() < deadline,
-                        "no heartbeats from {} on both links within 20 s",
-                        target.hostname
-                    );
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                let view = agent
+                    .wait_for_view(Duration::from_secs(20), |view| {
+                        view.peer.as_ref().is_some_and(|p| {
+                            p.role == Role::Slave && p.telephony_alive && p.cluster_alive
+                        })
+                    })
+                    .await
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no heartbeats from {} on both links within 20 s",
+                            target.hostname
+                        )
+                    })?;
+                if let Some(peer) = view.peer {
+                    ctx.log(format!("{} answers on both links as slave", peer.hostname))
+                        .await;
                 }
                 Ok(())
             },
@@ -656,26 +655,20 @@ pub async fn manual_failover(state: &AppState) -> Result<JobSummary, ApiError> {
                     .await;
                 }
                 ctx.step(2).await;
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    let view = agent.view();
-                    if view.peer.as_ref().is_some_and(|p| p.role == Role::Master)
-                        && view.peer_holds_vip
-                    {
-                        ctx.log(format!(
-                            "{} is master and holds the cluster IP",
-                            slave.hostname
-                        ))
-                        .await;
-                        break;
-                    }
-                    anyhow::ensure!(
-                        Instant::now() < deadline,
-                        "{} did not become master within 10 s",
-                        slave.hostname
-                    );
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                agent
+                    .wait_for_view(Duration::from_secs(10), |view| {
+                        view.peer_holds_vip
+                            && view.peer.as_ref().is_some_and(|p| p.role == Role::Master)
+                    })
+                    .await
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("{} did not become master within 10 s", slave.hostname)
+                    })?;
+                ctx.log(format!(
+                    "{} is master and holds the cluster IP",
+                    slave.hostname
+                ))
+                .await;
                 Ok(())
             },
         )

@@ -33,8 +33,19 @@ pub async fn view_with(
     let node = agent.node().await;
     let config = store.load_cluster().await?;
     let failures = store.unacknowledged_failures().await?;
-    let (lamp, lamp_reasons) = lamp::lamp(&failures, &[]);
     let seen = agent.view();
+    let (mut lamp, mut lamp_reasons) = lamp::lamp(&failures, &[]);
+    // A cluster warning (a link down, the slave gone) is worth a yellow lamp.
+    if let Some(warning) = seen
+        .last_decision
+        .as_ref()
+        .filter(|d| d.action == decide::Action::Warn && node.role != Role::Standalone)
+    {
+        if lamp == pequod_api::cluster::Lamp::Green {
+            lamp = pequod_api::cluster::Lamp::Yellow;
+        }
+        lamp_reasons.insert(0, warning.reason.clone());
+    }
     let vip_holder = if seen.holds_vip {
         Some(node.hostname.to_string())
     } else if seen.peer_holds_vip {

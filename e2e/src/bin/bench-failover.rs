@@ -13,9 +13,22 @@ use pequod_e2e::{Lab, Ns};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let runs: usize = args.next().map(|a| a.parse()).transpose().context("N must be a number")?.unwrap_or(20);
-    let quiet_secs: u64 = args.next().map(|a| a.parse()).transpose().context("the quiet period must be seconds")?.unwrap_or(60);
-    anyhow::ensure!(nix::unistd::geteuid().is_root(), "the lab needs root (network namespaces): run it with sudo");
+    let runs: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()
+        .context("N must be a number")?
+        .unwrap_or(20);
+    let quiet_secs: u64 = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()
+        .context("the quiet period must be seconds")?
+        .unwrap_or(60);
+    anyhow::ensure!(
+        nix::unistd::geteuid().is_root(),
+        "the lab needs root (network namespaces): run it with sudo"
+    );
 
     let cluster = LabCluster::new("bench-failover")?;
     cluster.start(Ns::Node1)?;
@@ -28,11 +41,17 @@ fn main() -> Result<()> {
     let (mut master, mut slave) = (Ns::Node1, Ns::Node2);
     let mut samples = Vec::with_capacity(runs);
     for run in 1..=runs {
-        cluster.wait_for("SIP at the cluster IP", DEADLINE, || Ok(sip_ok(Duration::from_millis(200))))?;
-        cluster.wait_for("the slave to hear the master on both links", DEADLINE, || {
-            let nodes = cluster.get(slave, "/api/v1/nodes")?;
-            Ok(nodes[1]["links"]["telephony"] == true && nodes[1]["links"]["cluster"] == true)
+        cluster.wait_for("SIP at the cluster IP", DEADLINE, || {
+            Ok(sip_ok(Duration::from_millis(200)))
         })?;
+        cluster.wait_for(
+            "the slave to hear the master on both links",
+            DEADLINE,
+            || {
+                let nodes = cluster.get(slave, "/api/v1/nodes")?;
+                Ok(nodes[1]["links"]["telephony"] == true && nodes[1]["links"]["cluster"] == true)
+            },
+        )?;
         let killed = Instant::now();
         cluster.kill_node(master)?;
         let deadline = killed + Duration::from_secs(10);
@@ -40,23 +59,37 @@ fn main() -> Result<()> {
             if sip_ok(Duration::from_millis(20)) {
                 break;
             }
-            anyhow::ensure!(Instant::now() < deadline, "run {run}: no SIP answer at the cluster IP within 10 s");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "run {run}: no SIP answer at the cluster IP within 10 s"
+            );
         }
         let elapsed = killed.elapsed();
-        anyhow::ensure!(cluster.holds_vip(slave)?, "run {run}: the answer did not come from the new master");
+        anyhow::ensure!(
+            cluster.holds_vip(slave)?,
+            "run {run}: the answer did not come from the new master"
+        );
         samples.push(elapsed);
         eprintln!("run {run}/{runs}: {} ms", elapsed.as_millis());
 
         // The old master comes back standby and is added again as the slave.
         cluster.start(master)?;
-        cluster.wait_for("the old master to be standby", DEADLINE, || Ok(cluster.role(master)? == "standby"))?;
-        cluster.run_job(slave, "POST", &format!("/api/v1/slaves/{}/readd", master.role()), None)?;
+        cluster.wait_for("the old master to be standby", DEADLINE, || {
+            Ok(cluster.role(master)? == "standby")
+        })?;
+        cluster.run_job(
+            slave,
+            "POST",
+            &format!("/api/v1/slaves/{}/readd", master.role()),
+            None,
+        )?;
         std::mem::swap(&mut master, &mut slave);
     }
 
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let pick = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    let pick =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
     if !samples.is_empty() {
         println!(
             "failover_ms p50={:.0} p95={:.0} max={:.0} n={}",
@@ -68,7 +101,11 @@ fn main() -> Result<()> {
     }
 
     // A healthy pair left alone: every epoch change is a false failover.
-    let epoch = |ns| -> Result<u64> { cluster.get(ns, "/api/v1/cluster")?["epoch"].as_u64().context("epoch") };
+    let epoch = |ns| -> Result<u64> {
+        cluster.get(ns, "/api/v1/cluster")?["epoch"]
+            .as_u64()
+            .context("epoch")
+    };
     let start = (epoch(master)?, epoch(slave)?);
     let until = Instant::now() + Duration::from_secs(quiet_secs);
     let mut changes = 0;
@@ -81,6 +118,12 @@ fn main() -> Result<()> {
         }
         last = now;
     }
-    println!("false_failovers={changes} in {quiet_secs} s quiet (roles: {} {}, {} {})", master.role(), cluster.role(master)?, slave.role(), cluster.role(slave)?);
+    println!(
+        "false_failovers={changes} in {quiet_secs} s quiet (roles: {} {}, {} {})",
+        master.role(),
+        cluster.role(master)?,
+        slave.role(),
+        cluster.role(slave)?
+    );
     Ok(())
 }
