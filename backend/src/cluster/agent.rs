@@ -52,7 +52,12 @@ struct Inner {
     own: watch::Sender<OwnState>,
     view: std::sync::RwLock<AgentView>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Set by the master's "handover" before a manual failover.
+    handover_until: std::sync::Mutex<Option<Instant>>,
 }
+
+/// How long a announced handover stays due.
+const HANDOVER_WINDOW: Duration = Duration::from_secs(10);
 
 /// The parts that run while the node is in a cluster.
 struct Runtime {
@@ -99,6 +104,7 @@ impl Agent {
                 own,
                 view: std::sync::RwLock::new(AgentView::default()),
                 task: Mutex::new(None),
+                handover_until: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -311,9 +317,17 @@ impl Agent {
                     hostname: member.hostname.to_string(),
                     telephony_alive: links.alive(Link::Telephony, dead_after, now, hb.started),
                     cluster_alive: links.alive(Link::Cluster, dead_after, now, hb.started),
-                    role: latest.as_ref().map(|h| h.role).unwrap_or(Role::Standby),
-                    epoch: latest.as_ref().map(|h| h.epoch).unwrap_or(0),
-                    reaches_telephony: latest.as_ref().is_some_and(|h| h.reaches_telephony),
+                    // Until its first heartbeat, the peer is what the configuration
+                    // says, in good health: "not heard yet" is no evidence of trouble.
+                    role: latest.as_ref().map(|h| h.role).unwrap_or(
+                        if rt.config.master.node_id == member.node_id {
+                            Role::Master
+                        } else {
+                            Role::Slave
+                        },
+                    ),
+                    epoch: latest.as_ref().map(|h| h.epoch).unwrap_or(node.epoch),
+                    reaches_telephony: latest.as_ref().is_none_or(|h| h.reaches_telephony),
                 };
                 let last = last_seen.map(|seen| {
                     Utc::now()
@@ -397,8 +411,12 @@ impl Agent {
         match decision.action {
             Action::Stay | Action::Warn => {}
             Action::TakeOver => {
-                self.take_over(rt, &decision.reason, JobKind::AutomaticFailover)
-                    .await;
+                let kind = if self.take_handover() {
+                    JobKind::ManualFailover
+                } else {
+                    JobKind::AutomaticFailover
+                };
+                self.take_over(rt, &decision.reason, kind).await;
             }
             Action::StepDown => {
                 self.step_down(rt, &decision.reason).await;
@@ -548,20 +566,34 @@ impl Agent {
         Ok(())
     }
 
-    /// The slave's side of a manual failover, asked for by the master over SSH.
-    pub async fn take_over_now(&self, reason: &str) -> anyhow::Result<()> {
-        let mut guard = self.inner.runtime.lock().await;
-        let rt = guard
-            .as_mut()
-            .ok_or_else(|| anyhow::anyhow!("this node is not in a cluster"))?;
+    /// The slave's side of a manual failover, asked for by the master over SSH before
+    /// it steps down: the takeover that follows its step-down is then recorded as the
+    /// manual failover it is. The master steps down first, so the two never both hold
+    /// the cluster IP.
+    pub async fn expect_handover(&self) -> anyhow::Result<()> {
         let role = self.node().await.role;
         anyhow::ensure!(
             role == Role::Slave,
             "this node is {} and cannot take over",
             role.as_str()
         );
-        self.take_over(rt, reason, JobKind::ManualFailover).await;
+        let until = Instant::now() + HANDOVER_WINDOW;
+        *self
+            .inner
+            .handover_until
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))? = Some(until);
         Ok(())
+    }
+
+    /// Whether a handover was announced and is still due; consumes the announcement.
+    fn take_handover(&self) -> bool {
+        self.inner
+            .handover_until
+            .lock()
+            .ok()
+            .and_then(|mut until| until.take())
+            .is_some_and(|until| Instant::now() < until)
     }
 
     /// Sets the role, epoch and configuration at once (configure, pair, leave).

@@ -628,12 +628,23 @@ pub async fn manual_failover(state: &AppState) -> Result<JobSummary, ApiError> {
             JobKind::ManualFailover,
             format!("Manual failover to {}", slave.hostname),
             &[
+                "Ask the slave to stand ready",
                 "Stop services and release the cluster IP",
-                "Ask the slave to take over",
                 "Wait for the new master",
             ],
             move |ctx: JobContext| async move {
                 ctx.step(0).await;
+                let addr = SocketAddr::new(slave.sync_ip, port);
+                let policy = slave
+                    .public_key
+                    .clone()
+                    .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
+                // If the slave cannot be reached, nothing has changed yet: the job fails
+                // and this master keeps its duties.
+                remote::call(&key_path, addr, policy, "handover", &()).await?;
+                ctx.log(format!("{} is ready to take over", slave.hostname))
+                    .await;
+                ctx.step(1).await;
                 agent
                     .step_down_for_failover(&format!(
                         "A manual failover hands the master's duties to {}.",
@@ -641,19 +652,6 @@ pub async fn manual_failover(state: &AppState) -> Result<JobSummary, ApiError> {
                     ))
                     .await?;
                 ctx.log("this node is standby now").await;
-                ctx.step(1).await;
-                let addr = SocketAddr::new(slave.sync_ip, port);
-                let policy = slave
-                    .public_key
-                    .clone()
-                    .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
-                if let Err(err) = remote::call(&key_path, addr, policy, "takeover", &()).await {
-                    ctx.log(format!(
-                        "{} did not confirm ({err}); it takes over when it sees this node standby",
-                        slave.hostname
-                    ))
-                    .await;
-                }
                 ctx.step(2).await;
                 agent
                     .wait_for_view(Duration::from_secs(10), |view| {

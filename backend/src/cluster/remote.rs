@@ -1,10 +1,9 @@
 //! The commands one node runs on the other over the SSH control channel: `hello`,
-//! `pair` (become the slave of this master), `leave` (become standby) and `takeover`
-//! (the slave's side of a manual failover). Inputs and outputs are JSON.
+//! `pair` (become the slave of this master), `leave` (become standby) and `handover`
+//! (the slave stands ready for a manual failover). Inputs and outputs are JSON.
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -55,13 +54,13 @@ pub struct RemoteHandler {
 
 #[async_trait]
 impl CommandHandler for RemoteHandler {
-    async fn handle(&self, peer: &str, command: &str, input: Vec<u8>) -> Result<Vec<u8>, String> {
+    async fn handle(&self, _peer: &str, command: &str, input: Vec<u8>) -> Result<Vec<u8>, String> {
         tracing::info!(command, "control command from the peer");
         let result = match command {
             "hello" => self.hello().await,
             "pair" => self.pair(parse(&input)?).await,
             "leave" => self.leave().await,
-            "takeover" => self.takeover(peer).await,
+            "handover" => self.handover().await,
             other => Err(anyhow::anyhow!("unknown command {other:?}")),
         };
         result.map_err(|e| format!("{e:#}"))
@@ -141,10 +140,8 @@ impl RemoteHandler {
         Ok(Vec::new())
     }
 
-    async fn takeover(&self, _peer: &str) -> anyhow::Result<Vec<u8>> {
-        self.agent
-            .take_over_now("The master handed its duties over by hand (manual failover), so this slave takes over.")
-            .await?;
+    async fn handover(&self) -> anyhow::Result<Vec<u8>> {
+        self.agent.expect_handover().await?;
         Ok(Vec::new())
     }
 }
@@ -174,5 +171,3 @@ pub fn decode<T: DeserializeOwned>(output: &CallOutput, addr: SocketAddr) -> Res
         message: format!("unexpected answer: {e}"),
     })
 }
-
-pub type Shared = Arc<RemoteHandler>;
