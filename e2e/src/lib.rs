@@ -1,4 +1,5 @@
-//! The lab: network namespaces made and torn down by the tests themselves.
+//! The lab: network namespaces made and torn down by the tests themselves, Pequod
+//! nodes running in them (`cluster`), and a headless browser for the UI (`browser`).
 //!
 //! See [`lab::Lab`] for the topology; tests start with
 //! `if !pequod_e2e::require_root() { return; }`.

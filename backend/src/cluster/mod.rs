@@ -1,5 +1,6 @@
-//! The HA core. For now: the cluster as this node sees it and the status lamp; roles,
-//! heartbeats, the decision core and the cluster IP live here as they arrive.
+//! The HA core: the pure decision (`decide`), the agent that executes it, heartbeats,
+//! the cluster IP, the managed services, the SSH control channel between the nodes and
+//! the cluster operations (`flows`); plus the cluster as this node sees it, with the lamp.
 
 pub mod agent;
 pub mod config;
