@@ -9,6 +9,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::engine::ChecksSettings;
 use crate::cli::ServeArgs;
 use crate::cluster::services::ManagedService;
 
@@ -18,6 +19,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub cluster: ClusterSettings,
+    pub checks: ChecksSettings,
     /// Password for the `admin` user created on the first start (`PEQUOD_ADMIN_PASSWORD`).
     /// Ignored once the user exists.
     #[serde(default, skip_serializing)]
@@ -100,6 +102,7 @@ impl Default for Settings {
                 probe_misses: 2,
                 services: Vec::new(),
             },
+            checks: ChecksSettings::default(),
             admin_password: None,
         }
     }

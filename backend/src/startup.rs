@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{self, AuthService};
+use crate::checks::engine::CheckEngine;
 use crate::cluster::Agent;
 use crate::cluster::remote::RemoteHandler;
 use crate::cluster::ssh::{self, TrustedKeys};
@@ -34,6 +35,7 @@ pub struct Application {
     server: Server,
     state: AppState,
     ssh_server: ssh::ServerHandle,
+    checks_task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -99,6 +101,8 @@ impl Application {
         )
         .await?;
         agent.start().await?;
+        let checks = CheckEngine::new(agent.clone(), events.clone(), settings.checks.clone());
+        let checks_task = checks.start();
         let state = AppState {
             store,
             jobs,
@@ -106,6 +110,7 @@ impl Application {
             auth: AuthService::new(&token_secret, &settings.auth),
             public_key,
             agent,
+            checks,
             trusted_keys,
             data_dir: data_dir.clone(),
         };
@@ -143,6 +148,7 @@ impl Application {
             server,
             state,
             ssh_server,
+            checks_task,
         })
     }
 
@@ -163,6 +169,7 @@ impl Application {
     /// master's duties so the slave can take them over cleanly.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await;
+        self.checks_task.abort();
         self.state.agent.shutdown().await;
         self.ssh_server.shutdown().await;
         tracing::info!("pequod stopped");

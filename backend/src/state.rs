@@ -18,6 +18,7 @@ pub struct AppState {
     /// This node's SSH public key (OpenSSH format).
     pub public_key: String,
     pub agent: Agent,
+    pub checks: crate::checks::engine::CheckEngine,
     /// Keys this node's SSH server accepts; shared with the running server.
     pub trusted_keys: crate::cluster::ssh::TrustedKeys,
     pub data_dir: std::path::PathBuf,

@@ -199,6 +199,29 @@ status = "test -f {pid} && kill -0 $(cat {pid})"
         Ok(())
     }
 
+    /// `kill -9` of every process called `name` on the node, as when a service crashes.
+    /// The killed daemons are reaped (this process is their subreaper), so that they do
+    /// not linger as zombies that still look alive to `kill -0`.
+    pub fn crash_service(&self, ns: Ns, name: &str) -> Result<usize> {
+        let listed = std::process::Command::new("ip")
+            .args(["netns", "pids", &self.lab.ns(ns)])
+            .output()?;
+        let mut killed = 0;
+        for pid in String::from_utf8_lossy(&listed.stdout).split_whitespace() {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let Ok(pid) = pid.parse::<i32>() else {
+                continue;
+            };
+            if comm.trim() == name {
+                let pid = nix::unistd::Pid::from_raw(pid);
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
+                let _ = nix::sys::wait::waitpid(pid, None);
+                killed += 1;
+            }
+        }
+        Ok(killed)
+    }
+
     /// The pequod process of a node, for SIGSTOP/SIGCONT.
     pub fn pid(&self, ns: Ns) -> Option<u32> {
         self.pids

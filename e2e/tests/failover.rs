@@ -435,3 +435,41 @@ fn forged_heartbeats_from_the_phone_cause_no_failover() {
     assert!(cluster.holds_vip(Ns::Node1).unwrap());
     assert!(!cluster.holds_vip(Ns::Node2).unwrap());
 }
+
+#[test]
+fn a_stopped_sip_service_turns_the_checks_and_the_lamp_red_without_a_failover() {
+    if !require_root() {
+        return;
+    }
+    let cluster = paired("sip-stopped");
+    cluster
+        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .unwrap();
+    for id in ["default-services", "asterisk-sip"] {
+        let (status, check) = cluster
+            .api(Ns::Node1, "POST", &format!("/api/v1/checks/{id}/run"), None)
+            .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(check["state"], "ok", "{check}");
+    }
+    // Stop Kamailio behind pequod's back, as a crash would.
+    assert!(cluster.crash_service(Ns::Node1, "kamailio").unwrap() > 0);
+    for id in ["default-services", "asterisk-sip"] {
+        let mut last = serde_json::Value::Null;
+        for _ in 0..3 {
+            last = cluster
+                .api(Ns::Node1, "POST", &format!("/api/v1/checks/{id}/run"), None)
+                .unwrap()
+                .1;
+        }
+        assert_eq!(last["state"], "critical", "{last}");
+        assert_eq!(last["hard"], true, "{last}");
+    }
+    let view = cluster.get(Ns::Node1, "/api/v1/cluster").unwrap();
+    assert_eq!(view["lamp"], "red", "{view}");
+    // Notify checks inform; they never move the services.
+    assert_eq!(cluster.role(Ns::Node1).unwrap(), "master");
+    assert_eq!(cluster.role(Ns::Node2).unwrap(), "slave");
+    assert!(cluster.holds_vip(Ns::Node1).unwrap());
+    assert!(!cluster.holds_vip(Ns::Node2).unwrap());
+}

@@ -49,3 +49,21 @@ pub struct Check {
     pub last_check: Option<DateTime<Utc>>,
     pub last_change: Option<DateTime<Utc>>,
 }
+
+/// One past result of a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct CheckRun {
+    pub at: DateTime<Utc>,
+    pub state: CheckState,
+    pub output: String,
+}
+
+/// A check with its recent results, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct CheckDetail {
+    #[serde(flatten)]
+    pub check: Check,
+    pub history: Vec<CheckRun>,
+}

@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod catalog;
 pub mod disk;
+pub mod engine;
 pub mod plugin;
 pub mod raid;
 pub mod result;

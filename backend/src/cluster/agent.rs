@@ -54,6 +54,8 @@ struct Inner {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Set by the master's "handover" before a manual failover.
     handover_until: std::sync::Mutex<Option<Instant>>,
+    /// The latest results of the health checks, for the lamp and Cluster Status.
+    checks: std::sync::RwLock<Vec<pequod_api::checks::Check>>,
 }
 
 /// How long a announced handover stays due.
@@ -105,6 +107,7 @@ impl Agent {
                 view: std::sync::RwLock::new(AgentView::default()),
                 task: Mutex::new(None),
                 handover_until: std::sync::Mutex::new(None),
+                checks: std::sync::RwLock::new(Vec::new()),
             }),
         }
     }
@@ -171,6 +174,31 @@ impl Agent {
             }
             tokio::time::sleep(self.interval() / 2).await;
         }
+    }
+
+    /// Takes the check engine's latest results.
+    pub async fn set_checks(&self, checks: Vec<pequod_api::checks::Check>) {
+        if let Ok(mut slot) = self.inner.checks.write() {
+            *slot = checks;
+        }
+    }
+
+    pub fn checks(&self) -> Vec<pequod_api::checks::Check> {
+        self.inner
+            .checks
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// The configured cluster IP, once in a cluster.
+    pub async fn cluster_ip(&self) -> Option<ClusterIp> {
+        self.inner
+            .runtime
+            .lock()
+            .await
+            .as_ref()
+            .map(|rt| rt.cluster_ip)
     }
 
     fn interval(&self) -> Duration {
@@ -353,7 +381,10 @@ impl Agent {
             rt.startup = Startup::GraceOver { vip_taken: taken };
         }
 
-        let mut cluster_error = None;
+        // A failover check the agent does not judge itself (RAID) in hard CRITICAL.
+        let mut cluster_error = crate::checks::engine::failover_problem(&self.checks())
+            .filter(|_| node.role == Role::Master)
+            .map(|problem| format!("a failover check is critical ({problem})"));
         if node.role == Role::Master && rt.startup == Startup::Settled && !holds_vip {
             // The address vanished (someone removed it, the interface flapped): put it back.
             tracing::warn!(ip = %rt.cluster_ip, "the cluster IP is missing on the master; adding it again");

@@ -9,24 +9,21 @@ use pequod_api::jobs::JobSummary;
 pub fn lamp(unacknowledged_failures: &[JobSummary], checks: &[Check]) -> (Lamp, Vec<String>) {
     let mut reasons = Vec::new();
     let mut colour = Lamp::Green;
-    for check in checks {
+    // Only confirmed (hard) states count; UNKNOWN ("not configured", "no RAID") is no
+    // warning of its own.
+    for check in checks.iter().filter(|c| c.hard) {
         match check.state {
             CheckState::Critical => {
                 colour = Lamp::Red;
                 reasons.push(format!("{} is critical: {}", check.name, check.output));
             }
-            CheckState::Warning | CheckState::Unknown => {
+            CheckState::Warning => {
                 if colour == Lamp::Green {
                     colour = Lamp::Yellow;
                 }
-                let word = if check.state == CheckState::Warning {
-                    "warning"
-                } else {
-                    "unknown"
-                };
-                reasons.push(format!("{} is {word}: {}", check.name, check.output));
+                reasons.push(format!("{} is warning: {}", check.name, check.output));
             }
-            CheckState::Ok => {}
+            CheckState::Unknown | CheckState::Ok => {}
         }
     }
     for job in unacknowledged_failures {

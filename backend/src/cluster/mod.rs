@@ -35,7 +35,7 @@ pub async fn view_with(
     let config = store.load_cluster().await?;
     let failures = store.unacknowledged_failures().await?;
     let seen = agent.view();
-    let (mut lamp, mut lamp_reasons) = lamp::lamp(&failures, &[]);
+    let (mut lamp, mut lamp_reasons) = lamp::lamp(&failures, &agent.checks());
     // A cluster warning (a link down, the slave gone) is worth a yellow lamp.
     if let Some(warning) = seen
         .last_decision

@@ -43,6 +43,8 @@ pub fn api_v1() -> Scope<
                 .service(jobs::acknowledge_job)
                 .service(events::events)
                 .service(checks::list_checks)
+                .service(checks::get_check)
+                .service(checks::run_check)
                 .service(slaves::list_slaves)
                 .service(slaves::add_slave)
                 .service(slaves::remove_slave)

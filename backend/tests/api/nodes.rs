@@ -18,8 +18,6 @@ async fn a_fresh_node_is_standalone_with_a_green_lamp() {
     let nodes: Vec<Node> = app.get_json("/api/v1/nodes", &token).await;
     assert_eq!(nodes.len(), 1);
     assert!(nodes[0].is_self);
-    let checks: Vec<serde_json::Value> = app.get_json("/api/v1/checks", &token).await;
-    assert!(checks.is_empty());
     let slaves: Vec<serde_json::Value> = app.get_json("/api/v1/slaves", &token).await;
     assert!(slaves.is_empty());
 }

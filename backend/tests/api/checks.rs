@@ -1,0 +1,156 @@
+//! The check engine through the API on a standalone node: which checks run, running
+//! one now, filters, and a failing check turning the lamp red once it is confirmed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use pequod_api::checks::{Check, CheckDetail, CheckKind, CheckState};
+use pequod_api::cluster::{Cluster, Lamp};
+use reqwest::StatusCode;
+
+use crate::helpers::{read_problem, spawn_app, spawn_with, test_settings};
+
+async fn run(app: &crate::helpers::TestApp, token: &str, id: &str) -> Check {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/checks/{id}/run")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK, "run {id}");
+    response.json().await.expect("check")
+}
+
+#[tokio::test]
+async fn a_standalone_node_runs_the_notify_checks_that_need_no_peer() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let checks: Vec<Check> = app.get_json("/api/v1/checks", &token).await;
+    let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+    for id in ["asterisk-sip", "default-services", "disk-usage", "time"] {
+        assert!(ids.contains(&id), "{id} runs on a standalone node: {ids:?}");
+    }
+    for id in [
+        "master-node-alive",
+        "network-failover",
+        "filesystem-sync",
+        "rsync-server",
+    ] {
+        assert!(!ids.contains(&id), "{id} needs a cluster: {ids:?}");
+    }
+    let failover: Vec<Check> = app.get_json("/api/v1/checks?kind=failover", &token).await;
+    assert!(failover.is_empty());
+    assert!(checks.iter().all(|c| c.kind == CheckKind::Notify));
+    read_problem(
+        app.get("/api/v1/checks?kind=sometimes", &token).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    read_problem(
+        app.get("/api/v1/checks/nonsense", &token).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn running_a_check_now_records_its_result_and_history() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let disk = run(&app, &token, "disk-usage").await;
+    assert!(disk.last_check.is_some());
+    assert_ne!(disk.state, CheckState::Unknown, "{disk:?}");
+    assert!(disk.output.contains('%'), "{disk:?}");
+
+    // Without an NTP server the Time check says so, and that is no warning.
+    let time = run(&app, &token, "time").await;
+    assert_eq!(time.state, CheckState::Unknown);
+    assert_eq!(time.output, "not configured");
+    let unknown: Vec<Check> = app.get_json("/api/v1/checks?state=unknown", &token).await;
+    assert!(unknown.iter().any(|c| c.id == "time"));
+    let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
+    assert_eq!(cluster.lamp, Lamp::Green, "{:?}", cluster.lamp_reasons);
+
+    // The scheduler runs it too (once at start): at least our two runs are recorded.
+    let again = run(&app, &token, "time").await;
+    let detail: CheckDetail = app.get_json("/api/v1/checks/time", &token).await;
+    assert!(detail.history.len() >= 2, "{:?}", detail.history);
+    assert_eq!(Some(detail.history[0].at), again.last_check);
+    assert!(
+        detail.history.windows(2).all(|w| w[0].at >= w[1].at),
+        "newest first"
+    );
+}
+
+/// A SIP service the test controls: answers OPTIONS with the status in `status`.
+async fn sip_responder(status: Arc<AtomicU16>) -> u16 {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+            let request = String::from_utf8_lossy(&buf[..len]).to_string();
+            let mut reply = format!("SIP/2.0 {} Whatever\r\n", status.load(Ordering::Relaxed));
+            for line in request.lines() {
+                let lower = line.to_ascii_lowercase();
+                if ["via:", "from:", "to:", "call-id:", "cseq:"]
+                    .iter()
+                    .any(|h| lower.starts_with(h))
+                {
+                    reply.push_str(line);
+                    reply.push_str("\r\n");
+                }
+            }
+            reply.push_str("Content-Length: 0\r\n\r\n");
+            let _ = socket.send_to(reply.as_bytes(), from).await;
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_confirmed_critical_check_turns_the_lamp_red_until_it_recovers() {
+    let status = Arc::new(AtomicU16::new(503));
+    let port = sip_responder(status.clone()).await;
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let mut settings = test_settings(dir.path());
+    settings.checks.sip_port = port;
+    let app = spawn_with(settings, dir).await;
+    let token = app.token().await;
+
+    let first = run(&app, &token, "asterisk-sip").await;
+    assert_eq!(first.state, CheckState::Critical, "{first:?}");
+    assert!(!first.hard, "one failure is not yet confirmed");
+    let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
+    assert_eq!(
+        cluster.lamp,
+        Lamp::Green,
+        "a soft problem does not light the lamp"
+    );
+
+    run(&app, &token, "asterisk-sip").await;
+    let third = run(&app, &token, "asterisk-sip").await;
+    assert!(
+        third.hard && third.state == CheckState::Critical,
+        "{third:?}"
+    );
+    let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
+    assert_eq!(cluster.lamp, Lamp::Red);
+    assert!(
+        cluster
+            .lamp_reasons
+            .iter()
+            .any(|r| r.contains("Asterisk SIP")),
+        "{:?}",
+        cluster.lamp_reasons
+    );
+
+    status.store(200, Ordering::Relaxed);
+    let recovered = run(&app, &token, "asterisk-sip").await;
+    assert_eq!(recovered.state, CheckState::Ok, "{recovered:?}");
+    let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
+    assert_eq!(cluster.lamp, Lamp::Green);
+}
