@@ -39,10 +39,29 @@ pub fn pequod_binary() -> Result<PathBuf> {
 /// labs on a small machine would starve each other into false failovers.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// The same rule across test processes (two test binaries, two checkouts): an
+/// exclusive `flock` on this file, held as long as the lab lives.
+const CROSS_PROCESS_LOCK: &str = "/tmp/pequod-lab.lock";
+
+/// Waits for the machine-wide lab turn; dropping the file gives it back.
+fn machine_turn() -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(CROSS_PROCESS_LOCK)
+        .with_context(|| format!("opening {CROSS_PROCESS_LOCK}"))?;
+    nix::fcntl::flock(file.as_raw_fd(), nix::fcntl::FlockArg::LockExclusive)
+        .with_context(|| format!("locking {CROSS_PROCESS_LOCK}"))?;
+    Ok(file)
+}
+
 /// Two Pequod nodes, a phone and a gateway.
 pub struct LabCluster {
     pub lab: Lab,
     _turn: std::sync::MutexGuard<'static, ()>,
+    _machine_turn: std::fs::File,
     binary: PathBuf,
     pids: Mutex<Vec<(Ns, u32)>>,
     tokens: Mutex<Vec<(Ns, String)>>,
@@ -55,9 +74,11 @@ impl LabCluster {
         let turn = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let machine_turn = machine_turn()?;
         let lab = Lab::new(name)?;
         Ok(Self {
             _turn: turn,
+            _machine_turn: machine_turn,
             binary: pequod_binary()?,
             lab,
             pids: Mutex::new(Vec::new()),

@@ -9,7 +9,9 @@ pub mod domain;
 pub mod events;
 pub mod jobs;
 pub mod nodes;
+pub mod notifications;
 pub mod problem;
+pub mod services;
 pub mod slaves;
 
 pub use domain::{Hostname, InvalidValue, NodeId};
