@@ -129,7 +129,7 @@ impl LabCluster {
             r#"[server]
 listen = "0.0.0.0:{API_PORT}"
 data_dir = "{data}"
-ui_dir = "{data}/no-ui"
+ui_dir = "{ui}"
 
 [cluster]
 ssh_listen = "0.0.0.0:2222"
@@ -141,6 +141,8 @@ stop = "if [ -f {pid} ]; then p=$(cat {pid}); kill $p 2>/dev/null; for i in $(se
 status = "test -f {pid} && kill -0 $(cat {pid})"
 "#,
             data = dir.join("data").display(),
+            // The built commander, for the browser tests (none built: the API still works).
+            ui = crate::browser::ui_dir().display(),
             cfg = kamailio_cfg.display(),
             run = run.display(),
             pid = pid_file.display(),

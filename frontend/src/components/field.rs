@@ -22,7 +22,6 @@ pub fn TextField(
     error: Signal<Option<String>>,
     #[prop(optional, into)] hint: Option<String>,
     #[prop(optional, into)] placeholder: Option<String>,
-    #[prop(optional)] readonly: bool,
 ) -> impl IntoView {
     let error_id = format!("{id}-error");
     view! {
@@ -34,7 +33,6 @@ pub fn TextField(
                 type="text"
                 autocomplete="off"
                 placeholder=placeholder.unwrap_or_default()
-                readonly=readonly
                 aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
                 aria-describedby=error_id
                 bind:value=value

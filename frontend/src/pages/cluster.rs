@@ -110,7 +110,7 @@ fn status_view(cluster: Cluster, active: RwSignal<Option<Wizard>>) -> AnyView {
             <dt>"This node's role"</dt>
             <dd id="cm-role">{cluster.role.as_str()}</dd>
             <dt>"Cluster IP"</dt>
-            <dd id="cm-cluster-ip">{ip}</dd>
+            <dd id="cm-status-cluster-ip">{ip}</dd>
             <dt>"Held by"</dt>
             <dd id="cm-vip-holder">{cluster.vip_holder.clone().unwrap_or_else(|| "nobody".to_owned())}</dd>
             <dt>"Epoch"</dt>
