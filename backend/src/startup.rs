@@ -101,7 +101,7 @@ impl Application {
         )
         .await?;
         agent.start().await?;
-        let checks = CheckEngine::new(agent.clone(), events.clone(), settings.checks.clone());
+        let checks = CheckEngine::new(agent.clone(), events.clone(), settings.checks.clone())?;
         let checks_task = checks.start();
         let state = AppState {
             store,

@@ -12,4 +12,5 @@ mod helpers;
 mod jobs;
 mod nodes;
 mod openapi;
+mod services;
 mod serving;
