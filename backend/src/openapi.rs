@@ -28,7 +28,7 @@ use crate::routes;
         (name = "checks", description = "Failover and notify checks"),
         (name = "services", description = "The managed telephony services"),
         (name = "jobs", description = "The job log and the event stream"),
-        (name = "health", description = "Liveness"),
+        (name = "health", description = "Liveness and metrics"),
     )
 )]
 pub struct ApiDoc;
@@ -65,6 +65,7 @@ pub fn documented_app() -> UtoipaApp<
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .service(routes::health::healthz)
+        .service(routes::health::metrics)
         .service(routes::api_v1())
 }
 

@@ -639,7 +639,11 @@ mod tests {
             check("disk-usage", Notify, Critical, true),
             check("cluster-status", Failover, Critical, true),
         ] {
-            assert_eq!(failover_problem(std::slice::from_ref(&quiet)), None, "{quiet:?}");
+            assert_eq!(
+                failover_problem(std::slice::from_ref(&quiet)),
+                None,
+                "{quiet:?}"
+            );
         }
         assert_eq!(
             failover_problem(&[check("raid", Failover, Critical, true)]).as_deref(),
