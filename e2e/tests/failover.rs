@@ -514,3 +514,36 @@ fn a_stopped_sip_service_turns_the_checks_and_the_lamp_red_without_a_failover() 
     assert!(cluster.holds_vip(Ns::Node1).unwrap());
     assert!(!cluster.holds_vip(Ns::Node2).unwrap());
 }
+
+#[test]
+fn a_failover_check_confirmed_critical_on_the_master_hands_over_to_the_slave() {
+    if !require_root() {
+        return;
+    }
+    let cluster = paired("failover-check");
+    cluster
+        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .unwrap();
+    std::fs::write(cluster.broken_disk_marker(Ns::Node1).unwrap(), b"").unwrap();
+
+    cluster
+        .wait_for("node2 to hold the cluster IP", DEADLINE, || {
+            cluster.holds_vip(Ns::Node2)
+        })
+        .unwrap();
+    cluster
+        .wait_for("SIP answered by node2", DEADLINE, || sip_ok(&cluster))
+        .unwrap();
+    assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
+    cluster
+        .wait_for("node1 to stand by", DEADLINE, || {
+            Ok(cluster.role(Ns::Node1)? == "standby" && !cluster.holds_vip(Ns::Node1)?)
+        })
+        .unwrap();
+    let log = std::fs::read_to_string(cluster.log_path(Ns::Node1).unwrap()).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Cluster Status failed") && l.contains("Lab disk array")),
+        "node1 says why it stepped down:\n{log}"
+    );
+}
