@@ -10,6 +10,7 @@ pub mod events;
 pub mod extract;
 pub mod identity;
 pub mod jobs;
+pub mod metrics;
 pub mod netif;
 pub mod openapi;
 pub mod routes;

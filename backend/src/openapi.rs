@@ -26,8 +26,9 @@ use crate::routes;
         (name = "nodes", description = "The nodes, this node's settings and interfaces"),
         (name = "slaves", description = "The slave as the master knows it"),
         (name = "checks", description = "Failover and notify checks"),
+        (name = "services", description = "The managed telephony services"),
         (name = "jobs", description = "The job log and the event stream"),
-        (name = "health", description = "Liveness"),
+        (name = "health", description = "Liveness and metrics"),
     )
 )]
 pub struct ApiDoc;
@@ -64,6 +65,7 @@ pub fn documented_app() -> UtoipaApp<
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .service(routes::health::healthz)
+        .service(routes::health::metrics)
         .service(routes::api_v1())
 }
 

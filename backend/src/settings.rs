@@ -114,10 +114,14 @@ impl Settings {
         let mut settings: Settings = Self::figment(args.config.as_deref(), args)?
             .extract()
             .context("the settings are invalid (check the --config file and PEQUOD_* variables)")?;
+        crate::checks::engine::definitions(&settings.checks.custom)?;
         // Read verbatim: figment would turn a numeric-looking password into a number.
         settings.admin_password = std::env::var(ADMIN_PASSWORD_VAR)
             .ok()
             .map(SecretString::from);
+        if let Ok(secret) = std::env::var(AMI_SECRET_VAR) {
+            settings.checks.ami_secret = Some(SecretString::from(secret));
+        }
         Ok(settings)
     }
 
@@ -134,7 +138,7 @@ impl Settings {
         }
         figment = figment.merge(
             Env::prefixed("PEQUOD_")
-                .ignore(&["ADMIN_PASSWORD"])
+                .ignore(&["ADMIN_PASSWORD", "CHECKS__AMI_SECRET"])
                 .split("__"),
         );
         if let Some(listen) = &args.listen {
@@ -149,6 +153,10 @@ impl Settings {
 
 /// The environment variable holding the first start's admin password.
 pub const ADMIN_PASSWORD_VAR: &str = "PEQUOD_ADMIN_PASSWORD";
+
+/// Asterisk's manager secret; like the admin password it is read verbatim, since
+/// figment would turn `0123` into the number 123.
+pub const AMI_SECRET_VAR: &str = "PEQUOD_CHECKS__AMI_SECRET";
 
 #[cfg(test)]
 mod tests {
@@ -177,6 +185,44 @@ mod tests {
             assert_eq!(settings.auth.token_ttl_secs, 120);
             assert_eq!(settings.log.level, "debug");
             assert_eq!(settings.auth.login_max_failures, 5);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
+    fn secrets_from_the_environment_are_read_verbatim() {
+        use secrecy::ExposeSecret;
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PEQUOD_CHECKS__AMI_SECRET", "0123");
+            jail.set_env("PEQUOD_ADMIN_PASSWORD", "true");
+            let settings = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let secret = settings.checks.ami_secret.expect("the AMI secret");
+            assert_eq!(secret.expose_secret(), "0123");
+            let password = settings.admin_password.expect("the admin password");
+            assert_eq!(password.expose_secret(), "true");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
+    fn an_invalid_custom_check_stops_the_start_with_its_reason() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "pequod.toml",
+                "[[checks.custom]]\nid = \"trunk\"\nname = \"Trunk\"\ncommand = [\"check_dummy\", \"0\"]\n",
+            )?;
+            let args = ServeArgs {
+                config: Some("pequod.toml".into()),
+                ..ServeArgs::default()
+            };
+            let err = Settings::load(&args).expect_err("relative plugin path");
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("absolute path") && text.contains("checks.custom"),
+                "{text}"
+            );
             Ok(())
         });
     }

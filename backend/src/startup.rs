@@ -101,7 +101,7 @@ impl Application {
         )
         .await?;
         agent.start().await?;
-        let checks = CheckEngine::new(agent.clone(), events.clone(), settings.checks.clone());
+        let checks = CheckEngine::new(agent.clone(), events.clone(), settings.checks.clone())?;
         let checks_task = checks.start();
         let state = AppState {
             store,
@@ -113,6 +113,7 @@ impl Application {
             checks,
             trusted_keys,
             data_dir: data_dir.clone(),
+            http: Arc::new(crate::metrics::HttpMetrics::default()),
         };
 
         let listener = TcpListener::bind(&settings.server.listen)
@@ -124,8 +125,10 @@ impl Application {
             tracing::warn!(ui_dir = %ui_dir.display(), "the commander UI is not built; run scripts/build-frontend");
         }
         let data = web::Data::new(state.clone());
+        let http_metrics = state.http.clone();
         let server = actix_web::HttpServer::new(move || {
             let (app, _) = openapi::documented_app().split_for_parts();
+            let http_metrics = http_metrics.clone();
             app.app_data(data.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::BadRequest(format!("the path is not valid: {err}")).into()
@@ -134,6 +137,24 @@ impl Application {
                     ApiError::BadRequest(format!("the query string is not valid: {err}")).into()
                 }))
                 .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap_fn(move |req, service| {
+                    use actix_web::dev::Service as _;
+                    let started = std::time::Instant::now();
+                    let method = req.method().to_string();
+                    let response = service.call(req);
+                    let http_metrics = http_metrics.clone();
+                    async move {
+                        let response = response.await?;
+                        let route = crate::metrics::route_label(response.request().match_pattern());
+                        http_metrics.observe(
+                            &method,
+                            &route,
+                            response.status().as_u16(),
+                            started.elapsed(),
+                        );
+                        Ok(response)
+                    }
+                })
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
                 .service(web::redirect("/api/docs", "/api/docs/"))
                 .service(web::scope("/api").default_service(web::to(routes::api_not_found)))

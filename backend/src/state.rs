@@ -22,4 +22,6 @@ pub struct AppState {
     /// Keys this node's SSH server accepts; shared with the running server.
     pub trusted_keys: crate::cluster::ssh::TrustedKeys,
     pub data_dir: std::path::PathBuf,
+    /// HTTP request durations for `/metrics`.
+    pub http: Arc<crate::metrics::HttpMetrics>,
 }

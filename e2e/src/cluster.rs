@@ -139,6 +139,18 @@ name = "kamailio"
 start = "kamailio -f {cfg} -m 16 -M 4 -Y {run} -P {pid} -w {run}"
 stop = "if [ -f {pid} ]; then p=$(cat {pid}); kill $p 2>/dev/null; for i in $(seq 60); do kill -0 $p 2>/dev/null || break; sleep 0.05; done; kill -9 $p 2>/dev/null; rm -f {pid}; fi"
 status = "test -f {pid} && kill -0 $(cat {pid})"
+
+# A failover check the tests can break: CRITICAL while the file {broken} exists.
+[[checks.custom]]
+id = "lab-disk-array"
+name = "Lab disk array"
+command = ["/bin/sh", "-c", "if [ -e {broken} ]; then echo 'CRITICAL - disk array degraded'; exit 2; fi; echo 'OK - disk array clean'"]
+kind = "failover"
+runs_on = "master"
+interval_secs = 1
+retry_interval_secs = 1
+timeout_secs = 1
+max_attempts = 2
 "#,
             data = dir.join("data").display(),
             // The built commander, for the browser tests (none built: the API still works).
@@ -146,10 +158,16 @@ status = "test -f {pid} && kill -0 $(cat {pid})"
             cfg = kamailio_cfg.display(),
             run = run.display(),
             pid = pid_file.display(),
+            broken = self.broken_disk_marker(ns)?.display(),
         );
         let path = dir.join("pequod.toml");
         fs::write(&path, config)?;
         Ok(path)
+    }
+
+    /// While this file exists, the node's failover check "Lab disk array" is CRITICAL.
+    pub fn broken_disk_marker(&self, ns: Ns) -> Result<PathBuf> {
+        Ok(self.node_dir(ns)?.join("disk-array-broken"))
     }
 
     /// Starts (or restarts) the node's `pequod` and waits until its API answers.

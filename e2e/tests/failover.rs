@@ -23,6 +23,20 @@ fn paired(name: &str) -> LabCluster {
     cluster
 }
 
+/// One sample of a node's `/metrics`, by its series (`name{labels}` as written).
+fn metric(cluster: &LabCluster, ns: Ns, series: &str) -> f64 {
+    let text = cluster.get(ns, "/metrics").unwrap();
+    let text = text.as_str().expect("/metrics is text");
+    let line = text
+        .lines()
+        .find(|line| {
+            line.strip_prefix(series)
+                .is_some_and(|rest| rest.starts_with(' '))
+        })
+        .unwrap_or_else(|| panic!("{series} is not in the metrics of {ns}:\n{text}"));
+    line[series.len()..].trim().parse().expect("a number")
+}
+
 fn sip_ok(cluster: &LabCluster) -> anyhow::Result<bool> {
     Ok(cluster.sip_at_vip(Duration::from_millis(300)).ok() == Some(200))
 }
@@ -52,6 +66,24 @@ fn pairing_makes_node1_master_and_node2_slave() {
     let view = cluster.get(Ns::Node2, "/api/v1/cluster").unwrap();
     assert_eq!(view["vip_holder"], "node1");
     assert_eq!(view["mode"], "cluster");
+
+    assert_eq!(
+        metric(&cluster, Ns::Node1, "pequod_role{role=\"master\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&cluster, Ns::Node2, "pequod_role{role=\"slave\"}"),
+        1.0
+    );
+    assert_eq!(metric(&cluster, Ns::Node1, "pequod_cluster_ip_held"), 1.0);
+    for link in ["telephony", "cluster"] {
+        let up = format!("pequod_peer_link_up{{link=\"{link}\"}}");
+        assert_eq!(metric(&cluster, Ns::Node2, &up), 1.0, "{link}");
+        let age = format!("pequod_peer_heartbeat_age_seconds{{link=\"{link}\"}}");
+        let age = metric(&cluster, Ns::Node2, &age);
+        assert!((0.0..5.0).contains(&age), "{link} heartbeat {age} s old");
+    }
+    assert!(metric(&cluster, Ns::Node2, "pequod_heartbeats_received_total") > 0.0);
 }
 
 #[test]
@@ -76,6 +108,15 @@ fn killing_the_master_moves_the_cluster_ip_and_the_old_master_comes_back_standby
     assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
     let view = cluster.get(Ns::Node2, "/api/v1/cluster").unwrap();
     assert_eq!(view["epoch"], 2);
+    assert_eq!(
+        metric(
+            &cluster,
+            Ns::Node2,
+            "pequod_failovers_total{kind=\"automatic\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&cluster, Ns::Node2, "pequod_epoch"), 2.0);
     let jobs = cluster.get(Ns::Node2, "/api/v1/jobs").unwrap();
     let failover = jobs["items"]
         .as_array()
@@ -472,4 +513,37 @@ fn a_stopped_sip_service_turns_the_checks_and_the_lamp_red_without_a_failover() 
     assert_eq!(cluster.role(Ns::Node2).unwrap(), "slave");
     assert!(cluster.holds_vip(Ns::Node1).unwrap());
     assert!(!cluster.holds_vip(Ns::Node2).unwrap());
+}
+
+#[test]
+fn a_failover_check_confirmed_critical_on_the_master_hands_over_to_the_slave() {
+    if !require_root() {
+        return;
+    }
+    let cluster = paired("failover-check");
+    cluster
+        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .unwrap();
+    std::fs::write(cluster.broken_disk_marker(Ns::Node1).unwrap(), b"").unwrap();
+
+    cluster
+        .wait_for("node2 to hold the cluster IP", DEADLINE, || {
+            cluster.holds_vip(Ns::Node2)
+        })
+        .unwrap();
+    cluster
+        .wait_for("SIP answered by node2", DEADLINE, || sip_ok(&cluster))
+        .unwrap();
+    assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
+    cluster
+        .wait_for("node1 to stand by", DEADLINE, || {
+            Ok(cluster.role(Ns::Node1)? == "standby" && !cluster.holds_vip(Ns::Node1)?)
+        })
+        .unwrap();
+    let log = std::fs::read_to_string(cluster.log_path(Ns::Node1).unwrap()).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Cluster Status failed") && l.contains("Lab disk array")),
+        "node1 says why it stepped down:\n{log}"
+    );
 }

@@ -1,17 +1,20 @@
 //! The built-in checks of the seed's two tables: which exist, whether they fail
 //! over or only notify, on which node they run, and their default timing.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use pequod_api::checks::{CheckKind, RunsOn};
 use pequod_api::cluster::Role;
 
-/// One built-in check and its defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use super::plugin::PluginCommand;
+
+/// One check and its timing: a built-in one, or a custom plugin from the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckDefinition {
     /// Stable id used in the API path (`/checks/{id}`) and in settings.
-    pub id: &'static str,
-    pub name: &'static str,
+    pub id: Cow<'static, str>,
+    pub name: Cow<'static, str>,
     pub kind: CheckKind,
     pub runs_on: RunsOn,
     /// Only meaningful with a peer (sync, replication, heartbeats): never runs on a
@@ -24,6 +27,8 @@ pub struct CheckDefinition {
     /// Consecutive problem results before the state is hard (Icinga's
     /// max_check_attempts); 1 means hard on the first failure.
     pub max_attempts: u32,
+    /// A custom check's plugin; built-in checks have none.
+    pub plugin: Option<PluginCommand>,
 }
 
 impl CheckDefinition {
@@ -58,8 +63,8 @@ const fn notify(
     needs_peer: bool,
 ) -> CheckDefinition {
     CheckDefinition {
-        id,
-        name,
+        id: Cow::Borrowed(id),
+        name: Cow::Borrowed(name),
         kind: CheckKind::Notify,
         runs_on,
         needs_peer,
@@ -67,14 +72,15 @@ const fn notify(
         retry_interval: secs(20),
         timeout: secs(10),
         max_attempts: 3,
+        plugin: None,
     }
 }
 
 pub const BUILTIN_CHECKS: &[CheckDefinition] = &[
     // Failover checks: fast, since a dead master costs calls every second.
     CheckDefinition {
-        id: "master-node-alive",
-        name: "Master Node Alive",
+        id: Cow::Borrowed("master-node-alive"),
+        name: Cow::Borrowed("Master Node Alive"),
         kind: CheckKind::Failover,
         runs_on: RunsOn::Slave,
         needs_peer: true,
@@ -84,10 +90,11 @@ pub const BUILTIN_CHECKS: &[CheckDefinition] = &[
         retry_interval: secs(1),
         timeout: secs(1),
         max_attempts: 1,
+        plugin: None,
     },
     CheckDefinition {
-        id: "cluster-status",
-        name: "Cluster Status",
+        id: Cow::Borrowed("cluster-status"),
+        name: Cow::Borrowed("Cluster Status"),
         kind: CheckKind::Failover,
         runs_on: RunsOn::Master,
         needs_peer: true,
@@ -95,10 +102,11 @@ pub const BUILTIN_CHECKS: &[CheckDefinition] = &[
         retry_interval: secs(2),
         timeout: secs(5),
         max_attempts: 3,
+        plugin: None,
     },
     CheckDefinition {
-        id: "raid",
-        name: "RAID",
+        id: Cow::Borrowed("raid"),
+        name: Cow::Borrowed("RAID"),
         kind: CheckKind::Failover,
         runs_on: RunsOn::Master,
         needs_peer: false,
@@ -107,10 +115,11 @@ pub const BUILTIN_CHECKS: &[CheckDefinition] = &[
         timeout: secs(10),
         // mdstat does not flicker; two readings rule out catching a reshape mid-write.
         max_attempts: 2,
+        plugin: None,
     },
     CheckDefinition {
-        id: "network-failover",
-        name: "Network Failover",
+        id: Cow::Borrowed("network-failover"),
+        name: Cow::Borrowed("Network Failover"),
         kind: CheckKind::Failover,
         runs_on: RunsOn::Slave,
         needs_peer: true,
@@ -119,6 +128,7 @@ pub const BUILTIN_CHECKS: &[CheckDefinition] = &[
         timeout: secs(5),
         // A switch hiccup must not move the PBX: confirm over a few seconds.
         max_attempts: 3,
+        plugin: None,
     },
     // Notify checks.
     notify("asterisk-ami", "Asterisk AMI", RunsOn::Master, false),
@@ -132,11 +142,18 @@ pub const BUILTIN_CHECKS: &[CheckDefinition] = &[
     ),
     notify("disk-usage", "Disk Usage", RunsOn::Both, false),
     notify("filesystem-sync", "Filesystem Sync", RunsOn::Both, true),
+    // Clocks drift slowly; asking the NTP server more often is impolite.
     CheckDefinition {
-        // Clocks drift slowly; asking the NTP server more often is impolite.
+        id: Cow::Borrowed("time"),
+        name: Cow::Borrowed("Time"),
+        kind: CheckKind::Notify,
+        runs_on: RunsOn::Both,
+        needs_peer: false,
         interval: secs(300),
         retry_interval: secs(60),
-        ..notify("time", "Time", RunsOn::Both, false)
+        timeout: secs(10),
+        max_attempts: 3,
+        plugin: None,
     },
     notify("rsync-server", "Rsync Server", RunsOn::Slave, true),
     notify("database-sync", "Database Sync", RunsOn::Slave, true),
@@ -159,7 +176,7 @@ mod tests {
     use super::*;
 
     fn ids(role: Role) -> Vec<&'static str> {
-        for_role(role).map(|c| c.id).collect()
+        for_role(role).map(|c| c.id.as_ref()).collect()
     }
 
     #[test]
@@ -183,7 +200,7 @@ mod tests {
         ];
         let got: Vec<_> = BUILTIN_CHECKS
             .iter()
-            .map(|c| (c.name, c.kind, c.runs_on))
+            .map(|c| (c.name.as_ref(), c.kind, c.runs_on))
             .collect();
         assert_eq!(got, expected);
     }
@@ -192,13 +209,13 @@ mod tests {
     fn ids_are_unique_and_url_safe() {
         let mut seen = HashSet::new();
         for check in BUILTIN_CHECKS {
-            assert!(seen.insert(check.id), "duplicate id {}", check.id);
+            assert!(seen.insert(check.id.clone()), "duplicate id {}", check.id);
             assert!(
                 check.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
                 "{}",
                 check.id
             );
-            assert_eq!(find(check.id), Some(check));
+            assert_eq!(find(&check.id), Some(check));
         }
         assert_eq!(find("nope"), None);
     }

@@ -9,14 +9,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
-use pequod_api::checks::{Check, CheckRun, CheckState};
+use pequod_api::checks::{Check, CheckKind, CheckRun, CheckState, RunsOn};
 use pequod_api::cluster::Role;
 use pequod_api::events::Event;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{self, BUILTIN_CHECKS, CheckDefinition};
+use super::catalog::{BUILTIN_CHECKS, CheckDefinition};
+use super::plugin::{self, PluginCommand};
 use super::{CheckResult, CheckStatus, ami, disk, raid, sip, time};
 use crate::cluster::Agent;
 use crate::events::EventBus;
@@ -40,6 +42,138 @@ pub struct ChecksSettings {
     pub ami_secret: Option<SecretString>,
     /// Where Asterisk SIP sends OPTIONS: the cluster IP (or 127.0.0.1 standalone) at this port.
     pub sip_port: u16,
+    /// Nagios/Icinga plugins run as checks (`[[checks.custom]]` in the settings file).
+    #[serde(default)]
+    pub custom: Vec<CustomCheck>,
+}
+
+/// A custom check: a Nagios/Icinga plugin (exit 0/1/2/3, first line the output,
+/// perfdata after `|`), run without a shell.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomCheck {
+    /// Stable id for the API (`/checks/{id}`): lowercase letters, digits and `-`.
+    pub id: String,
+    /// The name shown in Service Status.
+    pub name: String,
+    /// The plugin's absolute path, then its arguments.
+    pub command: Vec<String>,
+    /// `notify` (informs only) or `failover` (a confirmed CRITICAL on the master hands
+    /// the services to the slave).
+    #[serde(default = "CustomCheck::default_kind")]
+    pub kind: CheckKind,
+    /// `master`, `slave` or `both`; a failover check runs on the master.
+    #[serde(default = "CustomCheck::default_runs_on")]
+    pub runs_on: RunsOn,
+    #[serde(default = "CustomCheck::default_interval")]
+    pub interval_secs: u64,
+    /// How often a problem is re-checked until it is confirmed.
+    #[serde(default = "CustomCheck::default_retry_interval")]
+    pub retry_interval_secs: u64,
+    /// The plugin is killed (with its process group) after this; the result is UNKNOWN.
+    #[serde(default = "CustomCheck::default_timeout")]
+    pub timeout_secs: u64,
+    /// Problem results in a row before the state is hard (Icinga's max_check_attempts).
+    #[serde(default = "CustomCheck::default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+impl CustomCheck {
+    fn default_kind() -> CheckKind {
+        CheckKind::Notify
+    }
+    fn default_runs_on() -> RunsOn {
+        RunsOn::Master
+    }
+    fn default_interval() -> u64 {
+        60
+    }
+    fn default_retry_interval() -> u64 {
+        20
+    }
+    fn default_timeout() -> u64 {
+        10
+    }
+    fn default_max_attempts() -> u32 {
+        3
+    }
+
+    /// The check as the engine runs it, or what is wrong with the settings.
+    pub fn definition(&self) -> Result<CheckDefinition, String> {
+        let id = &self.id;
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(format!(
+                "id \"{id}\" must be lowercase letters, digits and '-' (it is part of a URL)"
+            ));
+        }
+        if BUILTIN_CHECKS.iter().any(|c| c.id == id.as_str()) {
+            return Err(format!("id \"{id}\" is the id of a built-in check"));
+        }
+        if self.name.trim().is_empty() {
+            return Err(format!("check \"{id}\": name must not be empty"));
+        }
+        let Some((program, args)) = self.command.split_first() else {
+            return Err(format!("check \"{id}\": command must name the plugin"));
+        };
+        if !std::path::Path::new(program).is_absolute() {
+            return Err(format!(
+                "check \"{id}\": command must start with the plugin's absolute path, not \"{program}\""
+            ));
+        }
+        if self.kind == CheckKind::Failover && self.runs_on != RunsOn::Master {
+            return Err(format!(
+                "check \"{id}\": a failover check judges the master's own health, so runs_on must be \"master\""
+            ));
+        }
+        if self.interval_secs == 0 || self.retry_interval_secs == 0 || self.timeout_secs == 0 {
+            return Err(format!(
+                "check \"{id}\": interval_secs, retry_interval_secs and timeout_secs must be at least 1"
+            ));
+        }
+        if self.timeout_secs > self.interval_secs {
+            return Err(format!(
+                "check \"{id}\": timeout_secs ({}) must not exceed interval_secs ({})",
+                self.timeout_secs, self.interval_secs
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err(format!("check \"{id}\": max_attempts must be at least 1"));
+        }
+        Ok(CheckDefinition {
+            id: self.id.clone().into(),
+            name: self.name.trim().to_owned().into(),
+            kind: self.kind,
+            runs_on: self.runs_on,
+            needs_peer: false,
+            interval: Duration::from_secs(self.interval_secs),
+            retry_interval: Duration::from_secs(self.retry_interval_secs.min(self.interval_secs)),
+            timeout: Duration::from_secs(self.timeout_secs),
+            max_attempts: self.max_attempts,
+            plugin: Some(PluginCommand::new(program, args.iter().cloned())),
+        })
+    }
+}
+
+/// The built-in checks followed by the custom ones; an error names the bad one.
+pub fn definitions(custom: &[CustomCheck]) -> anyhow::Result<Vec<CheckDefinition>> {
+    let mut all: Vec<CheckDefinition> = BUILTIN_CHECKS.to_vec();
+    for check in custom {
+        let definition = check
+            .definition()
+            .map_err(anyhow::Error::msg)
+            .context("a custom check in the settings ([[checks.custom]]) is invalid")?;
+        anyhow::ensure!(
+            !all.iter().any(|c| c.id == definition.id),
+            "two custom checks ([[checks.custom]]) have the id \"{}\"",
+            definition.id
+        );
+        all.push(definition);
+    }
+    Ok(all)
 }
 
 impl Default for ChecksSettings {
@@ -55,12 +189,13 @@ impl Default for ChecksSettings {
             ami_username: "pequod".into(),
             ami_secret: None,
             sip_port: 5060,
+            custom: Vec::new(),
         }
     }
 }
 
 struct Entry {
-    definition: &'static CheckDefinition,
+    definition: Arc<CheckDefinition>,
     status: CheckStatus,
     last: Option<CheckResult>,
     history: VecDeque<CheckRun>,
@@ -76,18 +211,20 @@ struct Inner {
     agent: Agent,
     events: EventBus,
     settings: ChecksSettings,
-    entries: RwLock<BTreeMap<&'static str, Entry>>,
+    entries: RwLock<BTreeMap<String, Entry>>,
 }
 
 impl CheckEngine {
-    pub fn new(agent: Agent, events: EventBus, settings: ChecksSettings) -> Self {
-        let entries = BUILTIN_CHECKS
-            .iter()
+    /// The engine for the built-in checks and the configured custom ones; fails on an
+    /// invalid custom check.
+    pub fn new(agent: Agent, events: EventBus, settings: ChecksSettings) -> anyhow::Result<Self> {
+        let entries = definitions(&settings.custom)?
+            .into_iter()
             .map(|definition| {
                 (
-                    definition.id,
+                    definition.id.to_string(),
                     Entry {
-                        definition,
+                        definition: Arc::new(definition),
                         status: CheckStatus::default(),
                         last: None,
                         history: VecDeque::new(),
@@ -96,14 +233,14 @@ impl CheckEngine {
                 )
             })
             .collect();
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 agent,
                 events,
                 settings,
                 entries: RwLock::new(entries),
             }),
-        }
+        })
     }
 
     /// Starts the scheduler; it looks for due checks every second.
@@ -117,14 +254,14 @@ impl CheckEngine {
                 let role = engine.inner.agent.node().await.role;
                 for id in engine.due(role, Utc::now()) {
                     let engine = engine.clone();
-                    tokio::spawn(async move { engine.run(id).await });
+                    tokio::spawn(async move { engine.run(&id).await });
                 }
             }
         })
     }
 
     /// Ids of the checks that run here and are due; marks them running.
-    fn due(&self, role: Role, now: DateTime<Utc>) -> Vec<&'static str> {
+    fn due(&self, role: Role, now: DateTime<Utc>) -> Vec<String> {
         let Ok(mut entries) = self.inner.entries.write() else {
             return Vec::new();
         };
@@ -144,7 +281,7 @@ impl CheckEngine {
                 .map(|at| (now - at).to_std().unwrap_or_default());
             if waited.is_none_or(|w| w >= every) {
                 entry.running = true;
-                due.push(entry.definition.id);
+                due.push(entry.definition.id.to_string());
             }
         }
         due
@@ -152,19 +289,22 @@ impl CheckEngine {
 
     /// Runs one check now and returns its new state; `None` for an unknown id.
     pub async fn run(&self, id: &str) -> Option<Check> {
-        let definition = catalog::find(id)?;
-        let result = match tokio::time::timeout(definition.timeout, self.evaluate(definition)).await
-        {
-            Ok(result) => result,
-            Err(_) => CheckResult::unknown(format!(
-                "the check did not end within {} s",
-                definition.timeout.as_secs()
-            )),
+        let definition = {
+            let entries = self.inner.entries.read().ok()?;
+            entries.get(id)?.definition.clone()
         };
+        let result =
+            match tokio::time::timeout(definition.timeout, self.evaluate(&definition)).await {
+                Ok(result) => result,
+                Err(_) => CheckResult::unknown(format!(
+                    "the check did not end within {} s",
+                    definition.timeout.as_secs()
+                )),
+            };
         let now = Utc::now();
         let (check, hard_change) = {
             let mut entries = self.inner.entries.write().ok()?;
-            let entry = entries.get_mut(definition.id)?;
+            let entry = entries.get_mut(id)?;
             entry.running = false;
             let transition = entry.status.apply(&result, now, definition.max_attempts);
             entry.history.push_front(CheckRun {
@@ -174,7 +314,7 @@ impl CheckEngine {
             });
             entry.history.truncate(HISTORY);
             entry.last = Some(result);
-            let check = super::to_wire(definition, &entry.status, entry.last.as_ref());
+            let check = super::to_wire(&definition, &entry.status, entry.last.as_ref());
             (check, transition.is_hard_change())
         };
         if hard_change {
@@ -193,7 +333,7 @@ impl CheckEngine {
         entries
             .values()
             .filter(|e| role.is_none_or(|r| e.definition.runs_here(r)))
-            .map(|e| super::to_wire(e.definition, &e.status, e.last.as_ref()))
+            .map(|e| super::to_wire(&e.definition, &e.status, e.last.as_ref()))
             .collect()
     }
 
@@ -201,7 +341,7 @@ impl CheckEngine {
         let entries = self.inner.entries.read().ok()?;
         let entry = entries.get(id)?;
         Some((
-            super::to_wire(entry.definition, &entry.status, entry.last.as_ref()),
+            super::to_wire(&entry.definition, &entry.status, entry.last.as_ref()),
             entry.history.iter().cloned().collect(),
         ))
     }
@@ -209,8 +349,11 @@ impl CheckEngine {
     async fn evaluate(&self, definition: &CheckDefinition) -> CheckResult {
         let agent = &self.inner.agent;
         let settings = &self.inner.settings;
+        if let Some(command) = &definition.plugin {
+            return plugin::run_plugin(command, definition.timeout).await;
+        }
         let view = agent.view();
-        match definition.id {
+        match definition.id.as_ref() {
             "master-node-alive" => match &view.peer {
                 Some(peer) if peer.telephony_alive && peer.cluster_alive => {
                     CheckResult::ok(format!("{} answers on both links", peer.hostname))
@@ -333,15 +476,182 @@ async fn resolve(address: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{address} resolves to no address"))
 }
 
-/// A failover check other than those the agent judges itself, in hard CRITICAL.
+/// Failover checks whose verdict the agent reaches from its own heartbeats and probes.
+const JUDGED_BY_THE_AGENT: [&str; 3] = ["master-node-alive", "cluster-status", "network-failover"];
+
+/// A failover check other than those the agent judges itself (RAID, custom failover
+/// checks) in hard CRITICAL.
 pub fn failover_problem(checks: &[Check]) -> Option<String> {
     checks
         .iter()
         .find(|c| {
-            c.kind == pequod_api::checks::CheckKind::Failover
+            c.kind == CheckKind::Failover
                 && c.hard
                 && c.state == CheckState::Critical
-                && c.id == "raid"
+                && !JUDGED_BY_THE_AGENT.contains(&c.id.as_str())
         })
         .map(|c| format!("{}: {}", c.name, c.output))
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::Format;
+
+    use super::*;
+
+    fn custom(id: &str) -> CustomCheck {
+        CustomCheck {
+            id: id.into(),
+            name: "SIP trunk".into(),
+            command: vec![
+                "/usr/lib/nagios/plugins/check_dummy".into(),
+                "0".into(),
+                "trunk up".into(),
+            ],
+            kind: CustomCheck::default_kind(),
+            runs_on: CustomCheck::default_runs_on(),
+            interval_secs: 60,
+            retry_interval_secs: 20,
+            timeout_secs: 10,
+            max_attempts: 3,
+        }
+    }
+
+    #[test]
+    fn a_custom_check_becomes_a_plugin_definition() {
+        let definition = custom("sip-trunk").definition().expect("valid");
+        assert_eq!(definition.id, "sip-trunk");
+        assert_eq!(definition.kind, CheckKind::Notify);
+        assert_eq!(definition.runs_on, RunsOn::Master);
+        assert!(definition.runs_here(Role::Master));
+        assert!(definition.runs_here(Role::Standalone));
+        assert!(!definition.runs_here(Role::Slave));
+        let plugin = definition.plugin.expect("a plugin");
+        assert_eq!(plugin.args, ["0", "trunk up"]);
+        let all = definitions(&[custom("sip-trunk")]).expect("valid");
+        assert_eq!(all.len(), BUILTIN_CHECKS.len() + 1);
+    }
+
+    #[test]
+    fn invalid_custom_checks_are_refused_with_the_reason() {
+        let cases: Vec<(CustomCheck, &str)> = vec![
+            (custom("Sip Trunk"), "lowercase letters"),
+            (custom("disk-usage"), "built-in check"),
+            (
+                CustomCheck {
+                    command: Vec::new(),
+                    ..custom("a")
+                },
+                "must name the plugin",
+            ),
+            (
+                CustomCheck {
+                    command: vec!["check_dummy".into()],
+                    ..custom("a")
+                },
+                "absolute path",
+            ),
+            (
+                CustomCheck {
+                    kind: CheckKind::Failover,
+                    runs_on: RunsOn::Both,
+                    ..custom("a")
+                },
+                "runs_on must be \"master\"",
+            ),
+            (
+                CustomCheck {
+                    timeout_secs: 90,
+                    ..custom("a")
+                },
+                "must not exceed interval_secs",
+            ),
+            (
+                CustomCheck {
+                    max_attempts: 0,
+                    ..custom("a")
+                },
+                "max_attempts",
+            ),
+            (
+                CustomCheck {
+                    name: " ".into(),
+                    ..custom("a")
+                },
+                "name must not be empty",
+            ),
+        ];
+        for (check, expected) in cases {
+            let err = check.definition().expect_err(expected);
+            assert!(err.contains(expected), "{err} should say {expected}");
+        }
+        let err = definitions(&[custom("twice"), custom("twice")]).expect_err("duplicate");
+        assert!(format!("{err:#}").contains("\"twice\""), "{err:#}");
+    }
+
+    #[test]
+    fn custom_checks_come_from_the_settings_file() {
+        let checks: ChecksSettings = figment::Figment::from(
+            figment::providers::Serialized::defaults(ChecksSettings::default()),
+        )
+        .merge(figment::providers::Toml::string(
+            r#"
+            [[custom]]
+            id = "sip-trunk"
+            name = "SIP trunk"
+            command = ["/usr/lib/nagios/plugins/check_dummy", "1", "slow"]
+            kind = "failover"
+            max_attempts = 2
+            "#,
+        ))
+        .extract()
+        .expect("valid settings");
+        assert_eq!(checks.custom.len(), 1);
+        let check = &checks.custom[0];
+        assert_eq!(check.kind, CheckKind::Failover);
+        assert_eq!(check.runs_on, RunsOn::Master);
+        assert_eq!(check.max_attempts, 2);
+        assert_eq!(check.interval_secs, 60);
+    }
+
+    fn check(id: &str, kind: CheckKind, state: CheckState, hard: bool) -> Check {
+        Check {
+            id: id.into(),
+            name: id.to_uppercase(),
+            kind,
+            runs_on: RunsOn::Master,
+            state,
+            hard,
+            output: "broken".into(),
+            last_check: None,
+            last_change: None,
+        }
+    }
+
+    #[test]
+    fn only_confirmed_failover_checks_the_agent_does_not_judge_are_problems() {
+        use CheckKind::{Failover, Notify};
+        use CheckState::{Critical, Warning};
+        assert_eq!(failover_problem(&[]), None);
+        for quiet in [
+            check("raid", Failover, Critical, false),
+            check("raid", Failover, Warning, true),
+            check("disk-usage", Notify, Critical, true),
+            check("cluster-status", Failover, Critical, true),
+        ] {
+            assert_eq!(
+                failover_problem(std::slice::from_ref(&quiet)),
+                None,
+                "{quiet:?}"
+            );
+        }
+        assert_eq!(
+            failover_problem(&[check("raid", Failover, Critical, true)]).as_deref(),
+            Some("RAID: broken")
+        );
+        assert_eq!(
+            failover_problem(&[check("sip-trunk", Failover, Critical, true)]).as_deref(),
+            Some("SIP-TRUNK: broken")
+        );
+    }
 }

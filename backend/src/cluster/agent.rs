@@ -30,6 +30,10 @@ use crate::storage::{NodeRecord, Store};
 pub struct AgentView {
     pub peer: Option<PeerView>,
     pub peer_last_heartbeat: Option<DateTime<Utc>>,
+    /// When the peer was last heard on each link (links never heard are left out).
+    pub peer_link_heartbeats: Vec<(Link, DateTime<Utc>)>,
+    /// Received and dropped heartbeat packets since the heartbeats (re)started.
+    pub heartbeat_stats: Option<Arc<super::heartbeat::HeartbeatStats>>,
     pub peer_holds_vip: bool,
     pub holds_vip: bool,
     pub reaches_telephony: bool,
@@ -335,11 +339,22 @@ impl Agent {
             .unwrap_or(false);
         let reaches_telephony = rt.reachable.load(Ordering::Relaxed);
 
+        let wall_clock = |seen: Instant| {
+            Utc::now()
+                - chrono::Duration::from_std(now.saturating_duration_since(seen))
+                    .unwrap_or_default()
+        };
+        let mut peer_link_heartbeats = Vec::new();
         let (peer, peer_last, peer_holds_vip) = match (&rt.heartbeats, rt.config.peer_of(node.id)) {
             (Some(hb), Some(member)) => {
                 let links = hb.peer.lock().await;
                 let latest = links.latest.clone();
                 let last_seen = links.last_seen.values().max().copied();
+                for link in [Link::Telephony, Link::Cluster] {
+                    if let Some(seen) = links.last_seen.get(&link) {
+                        peer_link_heartbeats.push((link, wall_clock(*seen)));
+                    }
+                }
                 let view = PeerView {
                     node_id: member.node_id.unwrap_or(node.id),
                     hostname: member.hostname.to_string(),
@@ -357,11 +372,7 @@ impl Agent {
                     epoch: latest.as_ref().map(|h| h.epoch).unwrap_or(node.epoch),
                     reaches_telephony: latest.as_ref().is_none_or(|h| h.reaches_telephony),
                 };
-                let last = last_seen.map(|seen| {
-                    Utc::now()
-                        - chrono::Duration::from_std(now.saturating_duration_since(seen))
-                            .unwrap_or_default()
-                });
+                let last = last_seen.map(wall_clock);
                 let vip = view.alive() && latest.is_some_and(|h| h.holds_vip);
                 (Some(view), last, vip)
             }
@@ -425,6 +436,8 @@ impl Agent {
             *view = AgentView {
                 peer,
                 peer_last_heartbeat: peer_last,
+                peer_link_heartbeats,
+                heartbeat_stats: rt.heartbeats.as_ref().map(|hb| hb.stats.clone()),
                 peer_holds_vip,
                 holds_vip,
                 reaches_telephony,

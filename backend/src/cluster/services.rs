@@ -98,6 +98,50 @@ impl ManagedService {
     pub async fn is_running(&self) -> anyhow::Result<bool> {
         self.run("status").await
     }
+
+    /// Whether the service can tell if it runs (a status command or a unit).
+    pub fn has_status(&self) -> bool {
+        self.command("status").is_some()
+    }
+
+    /// What runs it, for people: the unit, else the start command.
+    pub fn runs(&self) -> String {
+        self.unit
+            .clone()
+            .or_else(|| self.start.clone())
+            .unwrap_or_else(|| "nothing (no unit and no start command)".to_owned())
+    }
+
+    /// The wire view: the service and whether it runs now.
+    pub async fn describe(
+        &self,
+        role: pequod_api::cluster::Role,
+    ) -> pequod_api::services::ManagedService {
+        use pequod_api::cluster::Role;
+        use pequod_api::services::ServiceState;
+        let state = if !self.has_status() {
+            ServiceState::Unknown
+        } else {
+            match self.is_running().await {
+                Ok(true) => ServiceState::Running,
+                Ok(false) => ServiceState::Stopped,
+                Err(err) => {
+                    tracing::warn!(
+                        service = self.name,
+                        error = format!("{err:#}"),
+                        "service status"
+                    );
+                    ServiceState::Unknown
+                }
+            }
+        };
+        pequod_api::services::ManagedService {
+            name: self.name.clone(),
+            runs: self.runs(),
+            state,
+            expected_running: matches!(role, Role::Master | Role::Standalone),
+        }
+    }
 }
 
 /// Starts every service in order; stops at the first that fails.
@@ -166,6 +210,33 @@ mod tests {
         assert!(
             text.contains("sip start") && text.contains("no config"),
             "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_wire_view_tells_running_stopped_and_unknown() {
+        use pequod_api::cluster::Role;
+        use pequod_api::services::ServiceState;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = marker_service(dir.path());
+        let stopped = service.describe(Role::Master).await;
+        assert_eq!(stopped.state, ServiceState::Stopped);
+        assert!(stopped.expected_running);
+        assert!(stopped.runs.starts_with("touch "), "{}", stopped.runs);
+        service.start().await.expect("start");
+        let running = service.describe(Role::Slave).await;
+        assert_eq!(running.state, ServiceState::Running);
+        assert!(!running.expected_running);
+        let blind = ManagedService {
+            name: "fax".into(),
+            unit: None,
+            start: Some("true".into()),
+            stop: None,
+            status: None,
+        };
+        assert_eq!(
+            blind.describe(Role::Master).await.state,
+            ServiceState::Unknown
         );
     }
 

@@ -22,3 +22,26 @@ pub async fn healthz() -> web::Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
     })
 }
+
+/// Prometheus metrics.
+///
+/// The node's role, epoch and cluster IP, the other node's heartbeats per link, every
+/// check's state, failovers, jobs by state and HTTP request durations, in the
+/// Prometheus text format (version 0.0.4). Needs no token, like `/healthz`, so a
+/// Prometheus server can scrape it; it carries states and counters, nothing secret.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 500, description = "The store could not be read", body = pequod_api::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/metrics")]
+pub async fn metrics(
+    state: web::Data<crate::state::AppState>,
+) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+    let text = crate::metrics::render(&state).await?;
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
+}

@@ -8,6 +8,7 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod nodes;
+pub mod services;
 pub mod slaves;
 
 use actix_web::HttpRequest;
@@ -45,6 +46,7 @@ pub fn api_v1() -> Scope<
                 .service(checks::list_checks)
                 .service(checks::get_check)
                 .service(checks::run_check)
+                .service(services::list_services)
                 .service(slaves::list_slaves)
                 .service(slaves::add_slave)
                 .service(slaves::remove_slave)

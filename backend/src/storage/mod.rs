@@ -5,7 +5,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use pequod_api::cluster::Role;
-use pequod_api::jobs::{Job, JobKind, JobSummary};
+use pequod_api::jobs::{Job, JobKind, JobState, JobSummary};
 use pequod_api::{Hostname, NodeId};
 
 pub use sqlite::SqliteStore;
@@ -71,6 +71,8 @@ pub trait JobRepository: Send + Sync {
     async fn acknowledge_job(&self, id: i64) -> Result<Job, StorageError>;
     /// Failed or interrupted jobs nobody acknowledged yet.
     async fn unacknowledged_failures(&self) -> Result<Vec<JobSummary>, StorageError>;
+    /// How many jobs there are of each kind in each state (pairs with none left out).
+    async fn count_jobs(&self) -> Result<Vec<(JobKind, JobState, u64)>, StorageError>;
 }
 
 #[async_trait]

@@ -253,6 +253,22 @@ impl JobRepository for SqliteStore {
         .await?;
         rows.iter().map(JobRow::summary).collect()
     }
+
+    async fn count_jobs(&self) -> Result<Vec<(JobKind, JobState, u64)>, StorageError> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(kind, state, count)| {
+                let kind = JobKind::parse(&kind)
+                    .ok_or_else(|| StorageError::Corrupt(format!("job kind {kind:?}")))?;
+                let state = JobState::parse(&state)
+                    .ok_or_else(|| StorageError::Corrupt(format!("job state {state:?}")))?;
+                Ok((kind, state, u64::try_from(count).unwrap_or(0)))
+            })
+            .collect()
+    }
 }
 
 #[derive(FromRow)]

@@ -154,3 +154,86 @@ async fn a_confirmed_critical_check_turns_the_lamp_red_until_it_recovers() {
     let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
     assert_eq!(cluster.lamp, Lamp::Green);
 }
+
+fn plugin_check(
+    id: &str,
+    command: &[&str],
+    kind: CheckKind,
+) -> pequod::checks::engine::CustomCheck {
+    pequod::checks::engine::CustomCheck {
+        id: id.into(),
+        name: format!("Custom {id}"),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        kind,
+        runs_on: pequod_api::checks::RunsOn::Master,
+        interval_secs: 60,
+        retry_interval_secs: 20,
+        timeout_secs: 1,
+        max_attempts: 1,
+    }
+}
+
+const CHECK_DUMMY: &str = "/usr/lib/nagios/plugins/check_dummy";
+
+#[tokio::test]
+async fn custom_plugin_checks_run_with_the_built_in_ones() {
+    assert!(
+        std::path::Path::new(CHECK_DUMMY).is_file(),
+        "{CHECK_DUMMY} is missing: scripts/setup installs monitoring-plugins-basic"
+    );
+    let dir = Arc::new(tempfile::tempdir().expect("data dir"));
+    let mut settings = test_settings(dir.path());
+    settings.checks.custom = vec![
+        plugin_check(
+            "trunk",
+            &[CHECK_DUMMY, "2", "trunk down"],
+            CheckKind::Notify,
+        ),
+        plugin_check("hung", &["/bin/sleep", "30"], CheckKind::Notify),
+        plugin_check("garbled", &["/bin/sh", "-c", "exit 7"], CheckKind::Notify),
+        // A failover check runs on the master only, not on this standalone node.
+        plugin_check("master-only", &[CHECK_DUMMY, "0"], CheckKind::Failover),
+    ];
+    let app = spawn_with(settings, dir.clone()).await;
+    let token = app.token().await;
+
+    let checks: Vec<Check> = app.get_json("/api/v1/checks", &token).await;
+    let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+    for id in ["trunk", "hung", "garbled", "disk-usage"] {
+        assert!(ids.contains(&id), "{id} runs here: {ids:?}");
+    }
+    assert!(!ids.contains(&"master-only"), "{ids:?}");
+
+    let trunk = run(&app, &token, "trunk").await;
+    assert_eq!(trunk.state, CheckState::Critical);
+    assert!(trunk.hard, "max_attempts 1 confirms at once");
+    assert_eq!(trunk.output, "CRITICAL: trunk down");
+    assert_eq!(trunk.name, "Custom trunk");
+
+    let started = std::time::Instant::now();
+    let hung = run(&app, &token, "hung").await;
+    assert_eq!(hung.state, CheckState::Unknown);
+    assert!(
+        hung.output.contains("timed out") || hung.output.contains("did not end"),
+        "{}",
+        hung.output
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "killed at its timeout"
+    );
+
+    let garbled = run(&app, &token, "garbled").await;
+    assert_eq!(garbled.state, CheckState::Unknown, "{}", garbled.output);
+
+    let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
+    assert_eq!(cluster.lamp, Lamp::Red);
+    assert!(
+        cluster
+            .lamp_reasons
+            .iter()
+            .any(|r| r.contains("Custom trunk")),
+        "{:?}",
+        cluster.lamp_reasons
+    );
+}

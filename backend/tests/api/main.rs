@@ -10,6 +10,8 @@ mod cluster;
 mod events;
 mod helpers;
 mod jobs;
+mod metrics;
 mod nodes;
 mod openapi;
+mod services;
 mod serving;
