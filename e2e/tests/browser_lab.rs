@@ -174,6 +174,42 @@ async fn configure_master_in_the_browser_makes_the_node_master_and_the_dashboard
             .wait_for("li[data-hostname='node1'][data-role='master']")
             .await?;
         browser.wait_for_text("#header-hostname", "node1").await?;
+
+        // Add slave while nothing runs on node2: the job fails, stands out in the job
+        // log and turns the lamp yellow until it is acknowledged.
+        open(browser, node1, "/appliance/cluster", "#page-cluster").await?;
+        browser.click("#open-add-slave").await?;
+        browser.fill("#as-hostname", "node2").await?;
+        let telephony = Ns::Node2.telephony_ip().context("node2's telephony IP")?;
+        let sync = Ns::Node2.cluster_ip().context("node2's sync IP")?;
+        browser
+            .fill("#as-telephony-ip", &telephony.to_string())
+            .await?;
+        browser.fill("#as-sync-ip", &sync.to_string()).await?;
+        browser.click("#wizard-submit").await?;
+        let outcome = job_succeeds(browser, "Add slave without a slave").await;
+        ensure!(outcome.is_err(), "Add slave cannot succeed without node2");
+        browser
+            .wait_for_class("#header-lamp", "lamp-yellow")
+            .await?;
+        browser.wait_for(".jobbox li.job-unacknowledged").await?;
+        open(browser, node1, "/information/jobs", "#page-jobs").await?;
+        let failed = browser
+            .wait_for("#jobs tr.job-unacknowledged")
+            .await?
+            .attr("data-job-id")
+            .await?
+            .context("the failed job's id")?;
+        browser.click(&format!("#job-toggle-{failed}")).await?;
+        browser
+            .wait_for(&format!("#job-steps-{failed} .step-failed"))
+            .await?;
+        browser.screenshot("lab_failed_job").await?;
+        browser.click(&format!("#acknowledge-{failed}")).await?;
+        browser
+            .wait_until_gone("#jobs tr.job-unacknowledged")
+            .await?;
+        browser.wait_for_class("#header-lamp", "lamp-green").await?;
         Ok(())
     })
     .await;
