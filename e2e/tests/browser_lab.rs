@@ -340,7 +340,7 @@ async fn the_whole_pairing_in_the_browser_then_remove_and_add_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn manual_failover_in_the_browser_moves_the_cluster_ip_to_the_slave() {
+async fn manual_failover_in_the_browser_then_add_again_makes_the_old_master_the_slave() {
     if !require_root() || require_browser().is_none() {
         return;
     }
@@ -371,9 +371,27 @@ async fn manual_failover_in_the_browser_moves_the_cluster_ip_to_the_slave() {
         open(browser, node1, "/appliance/cluster", "#page-cluster").await?;
         browser.wait_for_text("#cm-role", "standby").await?;
         browser.wait_for("#not-master").await?;
+
+        // The seed's re-integration: Add again on the new master makes node1 its slave.
+        open(browser, node2, "/appliance/cluster", "#page-cluster").await?;
+        browser.click("#readd-node1").await?;
+        browser
+            .wait_for_text_within("#wizard", "cached data of node1", JOB_DEADLINE)
+            .await?;
+        browser.click("#wizard-submit").await?;
+        job_succeeds(browser, "Add again after the failover").await?;
+        browser.click("#wizard-done").await?;
+        browser
+            .wait_for_text("tr[data-slave='node1'] .slave-state", "active")
+            .await?;
+        open(browser, node2, "/", "#page-dashboard").await?;
+        browser
+            .wait_for("li[data-hostname='node1'][data-role='slave']")
+            .await?;
         Ok(())
     })
     .await;
     assert!(cluster.holds_vip(Ns::Node2).unwrap());
     assert!(!cluster.holds_vip(Ns::Node1).unwrap());
+    assert_eq!(cluster.role(Ns::Node1).unwrap(), "slave");
 }
