@@ -34,7 +34,9 @@ impl Live {
         self.cluster.track();
     }
 
-    fn bump_all(&self) {
+    /// After a change this commander made itself (a new host name), so every view
+    /// reloads even when the server sends no event for it.
+    pub fn bump_all(&self) {
         for signal in [self.jobs, self.checks, self.cluster] {
             signal.update(|n| *n = n.wrapping_add(1));
         }

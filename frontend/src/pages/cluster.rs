@@ -360,10 +360,17 @@ fn wizard_view(wizard: Wizard, active: RwSignal<Option<Wizard>>) -> impl IntoVie
             view! { <FailoverWizard close=close/> }.into_any(),
         ),
     };
+    // Keyboard and screen-reader users land in the wizard that just opened.
+    let heading = NodeRef::<leptos::html::H2>::new();
+    Effect::new(move || {
+        if let Some(heading) = heading.get() {
+            let _ = heading.focus();
+        }
+    });
     view! {
         <div class="card wizard" id="wizard" role="region" aria-label=title>
             <div class="wizard-head">
-                <h2>{title}</h2>
+                <h2 tabindex="-1" node_ref=heading>{title}</h2>
                 <button type="button" class="secondary" id="wizard-close" on:click=move |_| close()>"Close"</button>
             </div>
             {body}

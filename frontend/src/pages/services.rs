@@ -31,6 +31,7 @@ pub fn Services() -> impl IntoView {
 #[component]
 fn HostnameCard() -> impl IntoView {
     let session = use_session();
+    let live = use_live();
     let node = authed_resource(|token| async move { api::node_self(&token).await });
     let hostname = RwSignal::new(String::new());
     let errors = RwSignal::new(FieldErrors::default());
@@ -62,6 +63,7 @@ fn HostnameCard() -> impl IntoView {
             pending.set(false);
             match result {
                 Ok(node) => {
+                    live.bump_all();
                     hostname.set(node.hostname.to_string());
                     message.set(Some(Ok(format!("The host name is now {}.", node.hostname))));
                 }
