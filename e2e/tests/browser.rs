@@ -444,14 +444,18 @@ async fn every_page_fits_a_phone_and_shows_the_lamp() {
     in_browser("phone", async |browser, node| {
         logged_in(browser, node).await?;
         browser.resize(390, 844).await?;
-        for (path, page) in [
+        // Twice round: every full page load opens the event stream again, and streams
+        // of pages left behind must not use up the browser's connections to the node.
+        let pages = [
             ("/", "#page-dashboard"),
             ("/appliance/interfaces", "#page-interfaces"),
             ("/appliance/services", "#page-services"),
             ("/appliance/cluster", "#page-cluster"),
             ("/information/status", "#page-status"),
             ("/information/jobs", "#page-jobs"),
-        ] {
+        ];
+        for (path, page) in pages.iter().chain(pages.iter()) {
+            let started = std::time::Instant::now();
             browser.goto(&node.url(path)).await?;
             browser.wait_for(page).await?;
             browser
@@ -460,6 +464,11 @@ async fn every_page_fits_a_phone_and_shows_the_lamp() {
                 )
                 .await?;
             browser.wait_until_gone(".loading").await?;
+            ensure!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{path} took {:?} to load",
+                started.elapsed()
+            );
             let width = browser
                 .client()
                 .execute("return document.documentElement.scrollWidth;", vec![])
