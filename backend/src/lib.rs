@@ -11,6 +11,7 @@ pub mod extract;
 pub mod identity;
 pub mod jobs;
 pub mod netif;
+pub mod notify;
 pub mod openapi;
 pub mod routes;
 pub mod settings;

@@ -26,6 +26,7 @@ use crate::routes;
         (name = "nodes", description = "The nodes, this node's settings and interfaces"),
         (name = "slaves", description = "The slave as the master knows it"),
         (name = "checks", description = "Failover and notify checks"),
+        (name = "notifications", description = "Notification e-mails and the mail queue"),
         (name = "jobs", description = "The job log and the event stream"),
         (name = "health", description = "Liveness"),
     )

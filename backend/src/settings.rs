@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::checks::engine::ChecksSettings;
 use crate::cli::ServeArgs;
 use crate::cluster::services::ManagedService;
+use crate::notify::MailSettings;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -20,6 +21,9 @@ pub struct Settings {
     pub log: LogSettings,
     pub cluster: ClusterSettings,
     pub checks: ChecksSettings,
+    /// The SMTP server for notification mails (`PEQUOD_MAIL__<KEY>`).
+    #[serde(default)]
+    pub mail: MailSettings,
     /// Password for the `admin` user created on the first start (`PEQUOD_ADMIN_PASSWORD`).
     /// Ignored once the user exists.
     #[serde(default, skip_serializing)]
@@ -103,6 +107,7 @@ impl Default for Settings {
                 services: Vec::new(),
             },
             checks: ChecksSettings::default(),
+            mail: MailSettings::default(),
             admin_password: None,
         }
     }
@@ -118,6 +123,9 @@ impl Settings {
         settings.admin_password = std::env::var(ADMIN_PASSWORD_VAR)
             .ok()
             .map(SecretString::from);
+        if let Ok(password) = std::env::var(MAIL_PASSWORD_VAR) {
+            settings.mail.password = Some(SecretString::from(password));
+        }
         Ok(settings)
     }
 
@@ -134,7 +142,7 @@ impl Settings {
         }
         figment = figment.merge(
             Env::prefixed("PEQUOD_")
-                .ignore(&["ADMIN_PASSWORD"])
+                .ignore(&["ADMIN_PASSWORD", "MAIL__PASSWORD"])
                 .split("__"),
         );
         if let Some(listen) = &args.listen {
@@ -149,6 +157,9 @@ impl Settings {
 
 /// The environment variable holding the first start's admin password.
 pub const ADMIN_PASSWORD_VAR: &str = "PEQUOD_ADMIN_PASSWORD";
+
+/// The SMTP password, read verbatim like the admin password.
+pub const MAIL_PASSWORD_VAR: &str = "PEQUOD_MAIL__PASSWORD";
 
 #[cfg(test)]
 mod tests {

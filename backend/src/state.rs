@@ -22,4 +22,5 @@ pub struct AppState {
     /// Keys this node's SSH server accepts; shared with the running server.
     pub trusted_keys: crate::cluster::ssh::TrustedKeys,
     pub data_dir: std::path::PathBuf,
+    pub notifier: crate::notify::Notifier,
 }

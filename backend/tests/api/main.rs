@@ -11,5 +11,6 @@ mod events;
 mod helpers;
 mod jobs;
 mod nodes;
+mod notifications;
 mod openapi;
 mod serving;
