@@ -5,10 +5,13 @@
 //! [`Browser::start`]; every wait has a deadline and polls a condition, never sleeps blind.
 
 use std::fs::{self, File};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -247,6 +250,80 @@ impl Browser {
             .with_context(|| format!("clicking `{css}`"))
     }
 
+    /// Chooses the option with `value` in the `<select>` matching `css`, as a person
+    /// picking it from the list does (the page sees a change event).
+    pub async fn select(&self, css: &str, value: &str) -> Result<()> {
+        self.wait_for(css)
+            .await?
+            .select_by_value(value)
+            .await
+            .with_context(|| format!("choosing {value:?} in `{css}`"))
+    }
+
+    /// Like [`Browser::wait_for_text`], for waits that may take longer than [`DEADLINE`]
+    /// (a job on a lab node); `expected` is found within the trimmed text.
+    pub async fn wait_for_text_within(
+        &self,
+        css: &str,
+        expected: &str,
+        timeout: Duration,
+    ) -> Result<Element> {
+        poll_within(
+            &format!("`{css}` to contain {expected:?}"),
+            timeout,
+            async || {
+                let element = self
+                    .client
+                    .find(Locator::Css(css))
+                    .await
+                    .map_err(|_| "it is not on the page".to_owned())?;
+                let text = element.text().await.map_err(|e| e.to_string())?;
+                if text.contains(expected) {
+                    Ok(element)
+                } else {
+                    Err(format!("it reads {:?}", text.trim()))
+                }
+            },
+        )
+        .await
+    }
+
+    /// The trimmed text of the first element matching `css`, once there is one.
+    pub async fn text(&self, css: &str) -> Result<String> {
+        let text = self
+            .wait_for(css)
+            .await?
+            .text()
+            .await
+            .with_context(|| format!("reading the text of `{css}`"))?;
+        Ok(text.trim().to_owned())
+    }
+
+    /// Waits until no element matches `css`.
+    pub async fn wait_until_gone(&self, css: &str) -> Result<()> {
+        poll(&format!("`{css}` to disappear"), async || {
+            let found = self
+                .client
+                .find_all(Locator::Css(css))
+                .await
+                .map_err(|e| e.to_string())?;
+            if found.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} still match", found.len()))
+            }
+        })
+        .await
+    }
+
+    /// Resizes the window, e.g. to a phone's 390 px width.
+    pub async fn resize(&self, width: u32, height: u32) -> Result<()> {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .with_context(|| format!("resizing the window to {width}×{height}"))
+    }
+
     /// The current value of the input matching `css`.
     pub async fn value(&self, css: &str) -> Result<String> {
         let value = self
@@ -301,9 +378,17 @@ impl Browser {
 
 /// Tries `probe` every [`POLL`] until it succeeds or [`DEADLINE`] passes; `probe` says
 /// what it saw when it did not succeed, and the last such answer goes into the error.
-async fn poll<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> Result<T> {
+async fn poll<T>(what: &str, probe: impl AsyncFnMut() -> Result<T, String>) -> Result<T> {
+    poll_within(what, DEADLINE, probe).await
+}
+
+async fn poll_within<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> Result<T> {
     let started = Instant::now();
-    let deadline = started + DEADLINE;
+    let deadline = started + timeout;
     loop {
         let seen = match probe().await {
             Ok(found) => return Ok(found),
@@ -404,4 +489,111 @@ fn free_port() -> Result<u16> {
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free loopback port")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Lets the host's browser reach a lab node's API, which listens on 127.0.0.1 inside the
+/// node's network namespace: listens on a free host loopback port and, per connection,
+/// opens the upstream connection from a thread that joined the namespace (a socket keeps
+/// its namespace afterwards), then copies bytes both ways. Dropping it stops listening
+/// and cuts the open connections.
+pub struct Forwarder {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Forwarder {
+    /// Forwards to `127.0.0.1:upstream_port` in the network namespace `netns`.
+    pub fn start(netns: &str, upstream_port: u16) -> Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .context("listening on a free loopback port")?;
+        listener
+            .set_nonblocking(true)
+            .context("making the forwarder's listener non-blocking")?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let streams = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, streams, netns) = (stop.clone(), streams.clone(), netns.to_owned());
+            std::thread::spawn(move || {
+                accept_loop(&listener, &netns, upstream_port, &stop, &streams)
+            })
+        };
+        Ok(Self {
+            port,
+            stop,
+            streams,
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for stream in streams.iter() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    netns: &str,
+    upstream_port: u16,
+    stop: &AtomicBool,
+    streams: &Mutex<Vec<TcpStream>>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let client = match listener.accept() {
+            Ok((client, _)) => client,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let upstream = crate::lab::in_named_netns(netns, || {
+            TcpStream::connect((Ipv4Addr::LOCALHOST, upstream_port))
+        });
+        let (Ok(Ok(upstream)), Ok(())) = (upstream, client.set_nonblocking(false)) else {
+            // The node is not listening (yet, or any more): the browser sees a reset.
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = upstream.set_nodelay(true);
+        if let (Ok(c), Ok(u), Ok(mut list)) =
+            (client.try_clone(), upstream.try_clone(), streams.lock())
+        {
+            list.push(c);
+            list.push(u);
+        }
+        pipe(&client, &upstream);
+        pipe(&upstream, &client);
+    }
+}
+
+/// Copies `from` to `to` on a thread of its own until `from` ends, then ends `to`'s
+/// sending side so the other end sees the close.
+fn pipe(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
 }

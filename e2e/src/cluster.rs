@@ -129,7 +129,7 @@ impl LabCluster {
             r#"[server]
 listen = "0.0.0.0:{API_PORT}"
 data_dir = "{data}"
-ui_dir = "{data}/no-ui"
+ui_dir = "{ui}"
 
 [cluster]
 ssh_listen = "0.0.0.0:2222"
@@ -153,6 +153,8 @@ timeout_secs = 1
 max_attempts = 2
 "#,
             data = dir.join("data").display(),
+            // The built commander, for the browser tests (none built: the API still works).
+            ui = crate::browser::ui_dir().display(),
             cfg = kamailio_cfg.display(),
             run = run.display(),
             pid = pid_file.display(),

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use anyhow::{Context, Result, ensure};
 use pequod::settings::Settings;
 use pequod::startup::Application;
-use pequod_e2e::browser::{Browser, require_browser};
+use pequod_e2e::browser::{Browser, DEADLINE, require_browser};
 use secrecy::SecretString;
 use tempfile::TempDir;
 
@@ -38,6 +38,8 @@ impl Node {
         settings.server.shutdown_timeout_secs = 1;
         settings.cluster.ssh_listen = "127.0.0.1:0".into();
         settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
+        // Nothing answers SIP there, so Asterisk SIP is critical whatever runs on 5060.
+        settings.checks.sip_port = unused_udp_port();
         pequod::telemetry::init("error");
         let app = Application::build(settings).await.expect("the node starts");
         let url = format!("http://127.0.0.1:{}", app.port());
@@ -68,6 +70,12 @@ impl Node {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
+}
+
+/// A UDP port nobody listens on now.
+fn unused_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
+    socket.local_addr().expect("its address").port()
 }
 
 /// Runs `test` against a fresh node in a fresh browser, saves the screenshot `name`, and
@@ -209,6 +217,255 @@ async fn logging_out_returns_to_the_login_page_and_a_reload_keeps_it_there() {
             !browser.is_present("#login-notice").await?,
             "logging out is no expired session: no notice"
         );
+        Ok(())
+    })
+    .await;
+}
+
+/// Logs in and waits for the dashboard.
+async fn logged_in(browser: &Browser, node: &Node) -> Result<()> {
+    log_in(browser, node, ADMIN_PASSWORD).await?;
+    browser.wait_for_text("#cluster-role", "standalone").await?;
+    Ok(())
+}
+
+/// Clicks "Run now" on a check and waits until the run has ended.
+async fn run_now(browser: &Browser, id: &str) -> Result<()> {
+    let button = format!("#run-{id}");
+    browser.click(&button).await?;
+    browser.wait_for_text(&button, "Run now").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn service_status_lists_the_checks_runs_one_now_and_the_lamp_turns_red() {
+    in_browser("service_status", async |browser, node| {
+        logged_in(browser, node).await?;
+        // The lamp in the job log box opens Service Status, as in the seed.
+        browser.wait_for_class("#header-lamp", "lamp-green").await?;
+        browser.click("#header-lamp").await?;
+        browser.wait_for("#page-status").await?;
+        let sip = "tr[data-check='asterisk-sip']";
+        browser.wait_for(sip).await?;
+        for column in ["Runs on", "Kind", "Last check", "Last change"] {
+            let text = browser
+                .text(&format!("{sip} td[data-label='{column}']"))
+                .await?;
+            ensure!(!text.is_empty(), "the {column} column is empty");
+        }
+        browser
+            .wait_for_text(&format!("{sip} td[data-label='Kind']"), "notify")
+            .await?;
+        browser
+            .wait_for_text(&format!("{sip} td[data-label='Runs on']"), "master")
+            .await?;
+
+        // Nothing answers SIP: each run is one more failed attempt; after the check's
+        // retries the problem is confirmed, the row turns critical and the lamp red.
+        for _ in 0..3 {
+            run_now(browser, "asterisk-sip").await?;
+        }
+        browser
+            .wait_for_class(&format!("{sip} .check-state"), "check-critical")
+            .await?;
+        browser
+            .wait_for_text(&format!("{sip} .check-state"), "critical")
+            .await?;
+        browser.wait_for_class("#header-lamp", "lamp-red").await?;
+        let output = browser
+            .text(&format!("{sip} td[data-label='Output']"))
+            .await?;
+        ensure!(!output.is_empty(), "a failed check explains itself");
+
+        // Filters: only failover checks (a standalone node runs none), then critical ones.
+        browser.select("#filter-kind", "failover").await?;
+        browser.wait_until_gone(sip).await?;
+        browser.select("#filter-kind", "").await?;
+        browser.select("#filter-state", "critical").await?;
+        browser.wait_for(sip).await?;
+        ensure!(
+            !browser
+                .is_present("tr[data-check='database-query'].check-ok")
+                .await?,
+            "the state filter shows only critical checks"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_services_page_changes_the_host_name_and_shows_the_services() {
+    in_browser("services", async |browser, node| {
+        logged_in(browser, node).await?;
+        browser.click("a[href='/appliance/services']").await?;
+        browser.wait_for("#page-services").await?;
+        browser
+            .wait_for_text_within("#hostname-card .notice", "must not be identical", DEADLINE)
+            .await?;
+        poll_value(browser, "#hostname", &node.hostname).await?;
+
+        // A bad name is refused next to the field, before anything is sent.
+        browser.fill("#hostname", "pbx_1").await?;
+        browser.click("#hostname-save").await?;
+        browser
+            .wait_for_text_within("#hostname-error", "may contain only", DEADLINE)
+            .await?;
+
+        browser.fill("#hostname", "pbx-one").await?;
+        browser.click("#hostname-save").await?;
+        browser
+            .wait_for_text("#hostname-message", "The host name is now pbx-one.")
+            .await?;
+        ensure!(
+            !browser.is_present("#hostname-error").await?,
+            "a good name clears the error"
+        );
+        browser.reload().await?;
+        poll_value(browser, "#hostname", "pbx-one").await?;
+        browser.wait_for_text("#header-hostname", "pbx-one").await?;
+
+        // Notifications and managed services: their data, or the API's own message.
+        browser
+            .wait_for("#notifications-card .facts, #notifications-card .error")
+            .await?;
+        browser
+            .wait_for("#managed-services table, #managed-services .empty, #managed-services .error")
+            .await?;
+        if browser.is_present("#notification-counts").await? {
+            browser
+                .fill("#notification-email", "pbx-admin@example.org")
+                .await?;
+            browser.click("#notification-save").await?;
+            browser
+                .wait_for_text("#notification-message", "Saved.")
+                .await?;
+            browser.click("#notification-test").await?;
+            browser
+                .wait_for_text_within(
+                    "#notification-test-result",
+                    "pbx-admin@example.org",
+                    DEADLINE,
+                )
+                .await?;
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// Waits until the input `css` holds `expected`.
+async fn poll_value(browser: &Browser, css: &str, expected: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let value = browser.value(css).await?;
+        if value == expected {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "`{css}` holds {value:?}, not {expected:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_input_in_a_wizard_shows_the_field_errors_and_changes_nothing() {
+    in_browser("wizard_bad_input", async |browser, node| {
+        logged_in(browser, node).await?;
+        browser.click("a[href='/appliance/cluster']").await?;
+        browser.wait_for_text("#cm-role", "standalone").await?;
+        browser.click("#open-configure-master").await?;
+        browser.wait_for("#configure-master-form").await?;
+        // The interface pickers list the node's real interfaces.
+        browser
+            .wait_for("#cm-telephony-interface option[value='']")
+            .await?;
+
+        browser.fill("#cm-cluster-ip", "10.77.0.10").await?;
+        browser.fill("#cm-email", "nobody").await?;
+        browser.fill("#cm-gateways", "gateway").await?;
+        browser.click("#wizard-submit").await?;
+        browser
+            .wait_for_text_within("#cm-cluster-ip-error", "needs a prefix length", DEADLINE)
+            .await?;
+        browser
+            .wait_for_text("#cm-email-error", "\"nobody\" is not an e-mail address")
+            .await?;
+        browser
+            .wait_for_text("#cm-telephony-interface-error", "choose an interface")
+            .await?;
+        browser
+            .wait_for_text("#cm-gateways-error", "\"gateway\" is not an IP address")
+            .await?;
+        ensure!(
+            !browser.is_present("#wizard-confirmation").await?
+                && !browser.is_present("#job-progress").await?,
+            "bad input must not get past the form"
+        );
+        browser.screenshot("wizard_bad_input_master").await?;
+
+        // A key that only the server can tell is broken: its error lands on the field.
+        browser.click("#wizard-close").await?;
+        browser.click("#open-prepare-slave").await?;
+        browser.fill("#ps-key", "ssh-rsa AAAAB3NzaC1yc2E").await?;
+        browser.click("#wizard-submit").await?;
+        browser
+            .wait_for_text("#ps-key-error", "must be the master's ssh-ed25519 key")
+            .await?;
+        browser
+            .fill("#ps-key", "ssh-ed25519 not-a-key pequod@node1")
+            .await?;
+        browser.click("#wizard-submit").await?;
+        browser
+            .wait_for_text_within("#ps-key-error", "not an OpenSSH public key", DEADLINE)
+            .await?;
+        ensure!(
+            !browser.is_present("#job-progress").await?,
+            "a refused request starts no job"
+        );
+
+        // Nothing changed: still standalone, and no job was ever started.
+        browser.wait_for_text("#cm-role", "standalone").await?;
+        browser
+            .wait_for_text_within(".jobbox-jobs", "No jobs yet.", DEADLINE)
+            .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_page_fits_a_phone_and_shows_the_lamp() {
+    in_browser("phone", async |browser, node| {
+        logged_in(browser, node).await?;
+        browser.resize(390, 844).await?;
+        for (path, page) in [
+            ("/", "#page-dashboard"),
+            ("/appliance/interfaces", "#page-interfaces"),
+            ("/appliance/services", "#page-services"),
+            ("/appliance/cluster", "#page-cluster"),
+            ("/information/status", "#page-status"),
+            ("/information/jobs", "#page-jobs"),
+        ] {
+            browser.goto(&node.url(path)).await?;
+            browser.wait_for(page).await?;
+            browser
+                .wait_for(
+                    "#header-lamp.lamp-green, #header-lamp.lamp-yellow, #header-lamp.lamp-red",
+                )
+                .await?;
+            browser.wait_until_gone(".loading").await?;
+            let width = browser
+                .client()
+                .execute("return document.documentElement.scrollWidth;", vec![])
+                .await?;
+            let width = width.as_u64().unwrap_or(u64::MAX);
+            ensure!(width <= 390, "{path} is {width} px wide on a 390 px phone");
+        }
+        browser.goto(&node.url("/information/status")).await?;
+        browser.wait_for("tr[data-check='asterisk-sip']").await?;
         Ok(())
     })
     .await;

@@ -6,9 +6,14 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use pequod_api::API_PREFIX;
 use pequod_api::Problem;
 use pequod_api::auth::{LoginRequest, LoginResponse, Me};
-use pequod_api::cluster::Cluster;
-use pequod_api::jobs::{Job, JobPage};
-use pequod_api::nodes::{Interface, Node};
+use pequod_api::checks::{Check, CheckDetail, CheckKind, CheckState};
+use pequod_api::cluster::{Cluster, ConfigureMaster};
+use pequod_api::jobs::{Job, JobAccepted, JobPage};
+use pequod_api::nodes::{Interface, Node, NodePatch, PrepareSlave};
+use pequod_api::notifications::{Mail, Notifications, NotificationsPatch};
+use pequod_api::services::ManagedService;
+use pequod_api::slaves::{AddSlave, ReaddSlave, Slave};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Why a call did not return what the contract promises.
@@ -26,6 +31,17 @@ impl ApiError {
     /// The token is missing, expired or revoked: the person has to log in again.
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, ApiError::Problem(problem) if problem.status == 401)
+    }
+
+    /// The server's field errors, to show next to the fields, and the message for
+    /// everything else (none when every problem belongs to a field).
+    pub fn field_errors(&self) -> (crate::validation::FieldErrors, Option<String>) {
+        match self {
+            ApiError::Problem(problem) if !problem.errors.is_empty() => {
+                (problem.errors.clone().into(), None)
+            }
+            other => (Default::default(), Some(other.message())),
+        }
     }
 
     pub fn message(&self) -> String {
@@ -70,6 +86,21 @@ fn url(path: &str) -> String {
 
 fn get(path: &str, token: &str) -> RequestBuilder {
     Request::get(&url(path)).header("Authorization", &bearer(token))
+}
+
+fn post(path: &str, token: &str) -> RequestBuilder {
+    Request::post(&url(path)).header("Authorization", &bearer(token))
+}
+
+/// Sends `builder` with `body` as JSON and decodes the answer.
+async fn with_body<T: DeserializeOwned>(
+    builder: RequestBuilder,
+    body: &impl Serialize,
+) -> Result<T, ApiError> {
+    let request = builder
+        .json(body)
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    json(request).await
 }
 
 async fn send(request: Request) -> Result<Response, ApiError> {
@@ -151,6 +182,132 @@ pub async fn job(token: &str, id: i64) -> Result<Job, ApiError> {
     fetch(get(&format!("/jobs/{id}"), token)).await
 }
 
+/// `POST /cluster`: Configure master (a job).
+pub async fn configure_master(
+    token: &str,
+    body: &ConfigureMaster,
+) -> Result<JobAccepted, ApiError> {
+    with_body(post("/cluster", token), body).await
+}
+
+/// `POST /cluster/failover`: hand the master's duties to the slave (a job).
+pub async fn manual_failover(token: &str) -> Result<JobAccepted, ApiError> {
+    fetch(post("/cluster/failover", token)).await
+}
+
+/// `PATCH /nodes/self`: change this node's host name.
+pub async fn patch_node_self(token: &str, body: &NodePatch) -> Result<Node, ApiError> {
+    let builder = Request::patch(&url("/nodes/self")).header("Authorization", &bearer(token));
+    with_body(builder, body).await
+}
+
+/// `POST /nodes/self/prepare-slave`: trust the master's key (a job).
+pub async fn prepare_slave(token: &str, body: &PrepareSlave) -> Result<JobAccepted, ApiError> {
+    with_body(post("/nodes/self/prepare-slave", token), body).await
+}
+
+/// `GET /slaves`: the slave, and removed ones with their cached data.
+pub async fn slaves(token: &str) -> Result<Vec<Slave>, ApiError> {
+    fetch(get("/slaves", token)).await
+}
+
+/// `POST /slaves`: Add slave (a job).
+pub async fn add_slave(token: &str, body: &AddSlave) -> Result<JobAccepted, ApiError> {
+    with_body(post("/slaves", token), body).await
+}
+
+/// `DELETE /slaves/{hostname}`: Remove (a job).
+pub async fn remove_slave(token: &str, hostname: &str) -> Result<JobAccepted, ApiError> {
+    let builder = Request::delete(&url(&format!("/slaves/{}", path_segment(hostname))))
+        .header("Authorization", &bearer(token));
+    fetch(builder).await
+}
+
+/// `POST /slaves/{hostname}/readd`: Add again (a job), optionally with new addresses.
+pub async fn readd_slave(
+    token: &str,
+    hostname: &str,
+    body: &ReaddSlave,
+) -> Result<JobAccepted, ApiError> {
+    let path = format!("/slaves/{}/readd", path_segment(hostname));
+    with_body(post(&path, token), body).await
+}
+
+/// `POST /jobs/{id}/acknowledge`: a person has seen this failed job.
+pub async fn acknowledge_job(token: &str, id: i64) -> Result<Job, ApiError> {
+    fetch(post(&format!("/jobs/{id}/acknowledge"), token)).await
+}
+
+/// `GET /checks?state=&kind=`: the checks this node runs, optionally filtered.
+pub async fn checks(
+    token: &str,
+    state: Option<CheckState>,
+    kind: Option<CheckKind>,
+) -> Result<Vec<Check>, ApiError> {
+    let mut query = Vec::new();
+    if let Some(state) = state {
+        query.push(("state", crate::format::check_state_label(state)));
+    }
+    if let Some(kind) = kind {
+        query.push(("kind", crate::format::check_kind_label(kind)));
+    }
+    fetch(get("/checks", token).query(query)).await
+}
+
+/// `GET /checks/{id}`: one check with its recent results.
+#[allow(dead_code)] // the list shows what the page needs; kept so every endpoint has its call
+pub async fn check(token: &str, id: &str) -> Result<CheckDetail, ApiError> {
+    fetch(get(&format!("/checks/{}", path_segment(id)), token)).await
+}
+
+/// `POST /checks/{id}/run`: run a check now; answers its new state.
+pub async fn run_check(token: &str, id: &str) -> Result<Check, ApiError> {
+    fetch(post(&format!("/checks/{}/run", path_segment(id)), token)).await
+}
+
+/// `GET /services`: the managed services and their state on this node.
+pub async fn services(token: &str) -> Result<Vec<ManagedService>, ApiError> {
+    fetch(get("/services", token)).await
+}
+
+/// `GET /notifications`: the notification address and the recent mails.
+pub async fn notifications(token: &str) -> Result<Notifications, ApiError> {
+    fetch(get("/notifications", token)).await
+}
+
+/// `PATCH /notifications`: set the notification address.
+pub async fn patch_notifications(
+    token: &str,
+    body: &NotificationsPatch,
+) -> Result<Notifications, ApiError> {
+    let builder = Request::patch(&url("/notifications")).header("Authorization", &bearer(token));
+    with_body(builder, body).await
+}
+
+/// `POST /notifications/test`: send a test mail; answers it after its first attempt.
+pub async fn test_notification(token: &str) -> Result<Mail, ApiError> {
+    fetch(post("/notifications/test", token)).await
+}
+
+/// The URL of `GET /events` for an `EventSource`, which cannot send headers.
+pub fn events_url(token: &str) -> String {
+    format!("{}?access_token={}", url("/events"), path_segment(token))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters. Host names, check
+/// ids and tokens are URL-safe by construction; this is the safety net.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +340,13 @@ mod tests {
         let forbidden = ApiError::Problem(problem_from_body(403, "Forbidden", ""));
         assert!(!forbidden.is_unauthorized());
         assert!(!ApiError::Network("connection refused".into()).is_unauthorized());
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(path_segment("node-2"), "node-2");
+        assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(events_url("x.y"), "/api/v1/events?access_token=x.y");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! How values of the wire types are shown: pure functions, tested natively.
 
 use chrono::{DateTime, Utc};
+use pequod_api::checks::{CheckKind, CheckState, RunsOn};
 use pequod_api::cluster::{ClusterMode, Lamp};
 use pequod_api::jobs::{JobState, StepState};
 use pequod_api::nodes::InterfaceAddress;
+use pequod_api::notifications::MailState;
+use pequod_api::services::ServiceState;
 
 /// The CSS class of the status lamp; browser tests look for these names.
 pub fn lamp_class(lamp: Lamp) -> &'static str {
@@ -83,6 +86,74 @@ pub fn page_count(total: u64, per_page: u32) -> u64 {
     total.div_ceil(per_page).max(1)
 }
 
+pub fn check_state_label(state: CheckState) -> &'static str {
+    match state {
+        CheckState::Ok => "ok",
+        CheckState::Warning => "warning",
+        CheckState::Critical => "critical",
+        CheckState::Unknown => "unknown",
+    }
+}
+
+/// The colour of a check's state; browser tests look for these names.
+pub fn check_state_class(state: CheckState) -> &'static str {
+    match state {
+        CheckState::Ok => "check-ok",
+        CheckState::Warning => "check-warning",
+        CheckState::Critical => "check-critical",
+        CheckState::Unknown => "check-unknown",
+    }
+}
+
+pub fn check_kind_label(kind: CheckKind) -> &'static str {
+    match kind {
+        CheckKind::Failover => "failover",
+        CheckKind::Notify => "notify",
+    }
+}
+
+pub fn runs_on_label(runs_on: RunsOn) -> &'static str {
+    match runs_on {
+        RunsOn::Master => "master",
+        RunsOn::Slave => "slave",
+        RunsOn::Both => "master and slave",
+    }
+}
+
+pub fn service_state_label(state: ServiceState) -> &'static str {
+    match state {
+        ServiceState::Running => "running",
+        ServiceState::Stopped => "stopped",
+        ServiceState::Unknown => "unknown",
+    }
+}
+
+/// A service is fine when it is in the state its node's role wants.
+pub fn service_state_class(state: ServiceState, expected_running: bool) -> &'static str {
+    match (state, expected_running) {
+        (ServiceState::Running, true) | (ServiceState::Stopped, false) => "state-ok",
+        (ServiceState::Unknown, _) => "state-warn",
+        _ => "state-bad",
+    }
+}
+
+pub fn mail_state_label(state: MailState) -> &'static str {
+    match state {
+        MailState::Queued => "queued",
+        MailState::Sent => "sent",
+        MailState::Failed => "failed",
+    }
+}
+
+/// A heartbeat link as the dashboard shows it.
+pub fn link_label(up: Option<bool>) -> &'static str {
+    match up {
+        Some(true) => "up",
+        Some(false) => "down",
+        None => "—",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +205,52 @@ mod tests {
                 Some(step_state_label(state))
             );
         }
+    }
+
+    #[test]
+    fn check_labels_match_their_wire_names() {
+        for state in [
+            CheckState::Ok,
+            CheckState::Warning,
+            CheckState::Critical,
+            CheckState::Unknown,
+        ] {
+            let wire = serde_json::to_value(state).ok();
+            assert_eq!(
+                wire.as_ref().and_then(|v| v.as_str()),
+                Some(check_state_label(state))
+            );
+            assert!(check_state_class(state).ends_with(check_state_label(state)));
+        }
+        for kind in [CheckKind::Failover, CheckKind::Notify] {
+            let wire = serde_json::to_value(kind).ok();
+            assert_eq!(
+                wire.as_ref().and_then(|v| v.as_str()),
+                Some(check_kind_label(kind))
+            );
+        }
+        assert_eq!(runs_on_label(RunsOn::Both), "master and slave");
+    }
+
+    #[test]
+    fn services_are_fine_in_the_state_their_role_wants() {
+        assert_eq!(service_state_class(ServiceState::Running, true), "state-ok");
+        assert_eq!(
+            service_state_class(ServiceState::Stopped, false),
+            "state-ok"
+        );
+        assert_eq!(
+            service_state_class(ServiceState::Stopped, true),
+            "state-bad"
+        );
+        assert_eq!(
+            service_state_class(ServiceState::Unknown, true),
+            "state-warn"
+        );
+        assert_eq!(service_state_label(ServiceState::Running), "running");
+        assert_eq!(mail_state_label(MailState::Failed), "failed");
+        assert_eq!(link_label(Some(false)), "down");
+        assert_eq!(link_label(None), "—");
     }
 
     #[test]

@@ -5,8 +5,10 @@ mod api;
 mod app;
 mod components;
 mod format;
+mod live;
 mod pages;
 mod session;
+mod validation;
 
 fn main() {
     console_error_panic_hook::set_once();

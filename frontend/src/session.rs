@@ -67,6 +67,15 @@ impl Session {
         self.token.set(None);
     }
 
+    /// Ends the session when an action's answer is a 401, as `authed_resource` does for
+    /// reads; hands the result back for the caller to show.
+    pub fn guard<T>(&self, result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if result.as_ref().is_err_and(ApiError::is_unauthorized) {
+            self.expire();
+        }
+        result
+    }
+
     /// The server no longer accepts the token.
     pub fn expire(&self) {
         self.notice.set(Some(EXPIRED_NOTICE.to_owned()));

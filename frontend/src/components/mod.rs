@@ -2,12 +2,16 @@
 //! the copy-to-clipboard button.
 
 mod copy_button;
+mod field;
+mod job_progress;
 
 use leptos::prelude::*;
 
 use crate::api::ApiError;
 
 pub use copy_button::CopyButton;
+pub use field::{FieldError, TextField};
+pub use job_progress::{JobProgress, step_view};
 
 #[component]
 pub fn Loading() -> impl IntoView {

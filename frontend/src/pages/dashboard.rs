@@ -1,5 +1,6 @@
 //! The dashboard: the cluster as this node sees it, the status lamp with its reasons, and
-//! every known node with its SSH public key. Refreshes itself every few seconds.
+//! every known node with role, addresses, links, epoch, heartbeat and SSH key. Follows
+//! the event stream; a slow refresh also keeps the heartbeat times current.
 
 use std::time::Duration;
 
@@ -9,15 +10,25 @@ use pequod_api::nodes::Node;
 
 use crate::api;
 use crate::components::{CopyButton, async_view};
-use crate::format::{cluster_ip_label, lamp_class, lamp_label, mode_label, timestamp};
+use crate::format::{cluster_ip_label, lamp_class, lamp_label, link_label, mode_label, timestamp};
+use crate::live::use_live;
 use crate::session::authed_resource;
 
+/// Heartbeats are not events (ten a second); their times are refreshed this often.
 const REFRESH: Duration = Duration::from_secs(5);
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
-    let cluster = authed_resource(|token| async move { api::cluster(&token).await });
-    let nodes = authed_resource(|token| async move { api::nodes(&token).await });
+    let live = use_live();
+    let cluster = authed_resource(move |token| {
+        live.track_all();
+        async move { api::cluster(&token).await }
+    });
+    let nodes = authed_resource(move |token| {
+        live.cluster.track();
+        live.jobs.track();
+        async move { api::nodes(&token).await }
+    });
 
     if let Ok(handle) = set_interval_with_handle(
         move || {
@@ -98,14 +109,43 @@ fn node_view(node: Node) -> impl IntoView {
         (false, Some(at)) => format!("last heartbeat {}", timestamp(&at)),
         (false, None) => "no heartbeat yet".to_owned(),
     };
+    let links = node.links;
+    let link = move |up: Option<bool>| {
+        let class = match up {
+            Some(true) => "state state-ok",
+            Some(false) => "state state-bad",
+            None => "state state-off",
+        };
+        view! { <span class=class>{link_label(up)}</span> }
+    };
+    let (telephony_link, cluster_link) = if node.is_self {
+        (None, None)
+    } else {
+        (links.map(|l| l.telephony), links.map(|l| l.cluster))
+    };
     view! {
-        <li class="node" class:node-self=node.is_self data-hostname=node.hostname.to_string()>
+        <li class="node" class:node-self=node.is_self data-hostname=node.hostname.to_string() data-role=node.role.as_str()>
             <div class="node-head">
                 <strong class="node-hostname">{node.hostname.to_string()}</strong>
-                <span class=format!("badge role-{}", node.role.as_str())>{node.role.as_str()}</span>
+                <span class=format!("badge node-role role-{}", node.role.as_str())>{node.role.as_str()}</span>
+                {node.holds_vip.then(|| view! { <span class="badge badge-vip">"holds the cluster IP"</span> })}
                 <span class="node-version">"pequod " {node.version}</span>
                 <span class="node-heartbeat">{heartbeat}</span>
             </div>
+            <dl class="facts node-facts">
+                <dt>"Telephony IP"</dt>
+                <dd class="node-telephony-ip">{node.telephony_ip.unwrap_or_else(|| "—".to_owned())}</dd>
+                <dt>"Sync IP"</dt>
+                <dd class="node-sync-ip">{node.sync_ip.unwrap_or_else(|| "—".to_owned())}</dd>
+                <dt>"Epoch"</dt>
+                <dd class="node-epoch">{node.epoch}</dd>
+                {(!node.is_self).then(|| view! {
+                    <dt>"Telephony link"</dt>
+                    <dd class="node-link-telephony">{link(telephony_link)}</dd>
+                    <dt>"Cluster link"</dt>
+                    <dd class="node-link-cluster">{link(cluster_link)}</dd>
+                })}
+            </dl>
             <div class="node-key">
                 <span class="label">"SSH public key"</span>
                 <code id=key_id.clone() class="ssh-key">{node.public_key.clone()}</code>

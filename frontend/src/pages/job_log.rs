@@ -2,21 +2,25 @@
 //! each job's steps with their log lines.
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
-use pequod_api::jobs::{Job, JobPage, JobState, JobStep, JobSummary};
+use pequod_api::jobs::{Job, JobPage, JobState, JobSummary};
 
 use crate::api::{self, ApiError};
-use crate::components::{ErrorMessage, async_view};
-use crate::format::{job_state_class, page_count, step_state_label, timestamp};
-use crate::session::authed_resource;
+use crate::components::{ErrorMessage, async_view, step_view};
+use crate::format::{job_state_class, page_count, timestamp};
+use crate::live::use_live;
+use crate::session::{authed_resource, use_session};
 
 const PER_PAGE: u32 = 20;
 
 #[component]
 pub fn JobLog() -> impl IntoView {
     let page = RwSignal::new(1_u32);
+    let live = use_live();
     let jobs = authed_resource(move |token| {
+        live.jobs.track();
         // Read while the resource tracks, so turning the page refetches.
         let page = page.get();
         async move { api::jobs(&token, page, PER_PAGE).await }
@@ -30,13 +34,17 @@ pub fn JobLog() -> impl IntoView {
                         "Refresh"
                     </button>
                 </div>
-                {async_view(jobs, move |jobs| job_page_view(jobs, page))}
+                {async_view(jobs, move |list| job_page_view(list, page, jobs))}
             </div>
         </section>
     }
 }
 
-fn job_page_view(jobs: JobPage, page: RwSignal<u32>) -> impl IntoView {
+fn job_page_view(
+    jobs: JobPage,
+    page: RwSignal<u32>,
+    resource: LocalResource<Result<JobPage, ApiError>>,
+) -> impl IntoView {
     let pages = page_count(jobs.total, jobs.per_page);
     let current = u64::from(jobs.page);
     let list = if jobs.items.is_empty() {
@@ -55,7 +63,7 @@ fn job_page_view(jobs: JobPage, page: RwSignal<u32>) -> impl IntoView {
                             <th>"Finished"</th>
                         </tr>
                     </thead>
-                    <tbody>{jobs.items.into_iter().map(job_row).collect_view()}</tbody>
+                    <tbody>{jobs.items.into_iter().map(|job| job_row(job, resource)).collect_view()}</tbody>
                 </table>
             </div>
         }
@@ -85,21 +93,38 @@ fn job_page_view(jobs: JobPage, page: RwSignal<u32>) -> impl IntoView {
     }
 }
 
-fn job_row(job: JobSummary) -> impl IntoView {
+fn job_row(job: JobSummary, resource: LocalResource<Result<JobPage, ApiError>>) -> impl IntoView {
     let href = format!("/information/jobs/{}", job.id);
+    let id = job.id;
+    let expanded = RwSignal::new(false);
+    let unacknowledged = job.state == JobState::Failed && !job.acknowledged;
     view! {
-        <tr data-job-id=job.id>
+        <tr data-job-id=job.id class:job-unacknowledged=unacknowledged>
             <td data-label="#">{job.id}</td>
             <td data-label="Job">
                 <A href=href>{job.kind.title()}</A>
                 " "
                 <span class="muted">{job.title}</span>
                 {job.error.map(|e| view! { <div class="job-error">{e}</div> })}
+                <div>
+                    <button
+                        type="button"
+                        class="link-button job-toggle"
+                        id=format!("job-toggle-{id}")
+                        aria-expanded=move || if expanded.get() { "true" } else { "false" }
+                        on:click=move |_| expanded.update(|e| *e = !*e)
+                    >
+                        {move || if expanded.get() { "Hide steps" } else { "Show steps" }}
+                    </button>
+                </div>
+                {move || expanded.get().then(|| view! { <JobSteps id=id/> })}
             </td>
             <td data-label="State">
                 <span class=format!("state {}", job_state_class(job.state))>{job.state.as_str()}</span>
-                {(job.state == JobState::Failed && !job.acknowledged)
-                    .then(|| view! { <span class="badge badge-warn">"not acknowledged"</span> })}
+                {unacknowledged.then(|| view! {
+                    <span class="badge badge-warn">"not acknowledged"</span>
+                    <AcknowledgeButton id=id on_done=move || resource.refetch()/>
+                })}
             </td>
             <td data-label="Progress">{format!("{}%", job.progress)}</td>
             <td data-label="Created">{timestamp(&job.created_at)}</td>
@@ -108,10 +133,57 @@ fn job_row(job: JobSummary) -> impl IntoView {
     }
 }
 
+/// A job's steps and log lines, loaded when its row is expanded.
+#[component]
+fn JobSteps(id: i64) -> impl IntoView {
+    let live = use_live();
+    let job = authed_resource(move |token| {
+        live.jobs.track();
+        async move { api::job(&token, id).await }
+    });
+    view! {
+        <div class="job-steps" id=format!("job-steps-{id}")>
+            {async_view(job, |job: Job| view! {
+                <ol class="steps">{job.steps.into_iter().map(step_view).collect_view()}</ol>
+            })}
+        </div>
+    }
+}
+
+/// Marks a failed job as seen, so it no longer turns the lamp yellow.
+#[component]
+fn AcknowledgeButton(id: i64, on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let session = use_session();
+    let pending = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let acknowledge = move |_| {
+        let Some(token) = session.token_untracked() else {
+            return;
+        };
+        pending.set(true);
+        spawn_local(async move {
+            let result = session.guard(api::acknowledge_job(&token, id).await);
+            pending.set(false);
+            match result {
+                Ok(_) => on_done(),
+                Err(e) => error.set(Some(e.message())),
+            }
+        });
+    };
+    view! {
+        <button type="button" class="acknowledge" id=format!("acknowledge-{id}") disabled=move || pending.get() on:click=acknowledge>
+            "Acknowledge"
+        </button>
+        {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+    }
+}
+
 #[component]
 pub fn JobDetail() -> impl IntoView {
     let params = use_params_map();
+    let live = use_live();
     let job = authed_resource(move |token| {
+        live.jobs.track();
         let id = params
             .with(|p| p.get("id"))
             .and_then(|id| id.parse::<i64>().ok());
@@ -127,13 +199,15 @@ pub fn JobDetail() -> impl IntoView {
     view! {
         <section class="page" id="page-job">
             <p><A href="/information/jobs">"← Job log"</A></p>
-            {async_view(job, job_view)}
+            {async_view(job, move |j| job_view(j, job))}
         </section>
     }
 }
 
-fn job_view(job: Job) -> impl IntoView {
+fn job_view(job: Job, resource: LocalResource<Result<Job, ApiError>>) -> impl IntoView {
     let summary = job.summary;
+    let unacknowledged = summary.state == JobState::Failed && !summary.acknowledged;
+    let id = summary.id;
     view! {
         <h1>{format!("Job {}: {}", summary.id, summary.kind.title())}</h1>
         <div class="card">
@@ -156,35 +230,11 @@ fn job_view(job: Job) -> impl IntoView {
                 <dd>{summary.finished_at.as_ref().map(timestamp).unwrap_or_else(|| "—".to_owned())}</dd>
             </dl>
             {summary.error.map(|e| view! { <ErrorMessage message=e/> })}
+            {unacknowledged.then(|| view! { <AcknowledgeButton id=id on_done=move || resource.refetch()/> })}
         </div>
         <div class="card">
             <h2>"Steps"</h2>
             <ol class="steps">{job.steps.into_iter().map(step_view).collect_view()}</ol>
         </div>
-    }
-}
-
-fn step_view(step: JobStep) -> impl IntoView {
-    let state = step_state_label(step.state);
-    view! {
-        <li class=format!("step step-{state}")>
-            <div class="step-head">
-                <strong>{step.name}</strong>
-                " "
-                <span class="muted">{state}</span>
-            </div>
-            {(!step.log.is_empty())
-                .then(|| {
-                    view! {
-                        <pre class="step-log">
-                            {step
-                                .log
-                                .into_iter()
-                                .map(|line| format!("{}  {}\n", timestamp(&line.at), line.message))
-                                .collect::<String>()}
-                        </pre>
-                    }
-                })}
-        </li>
     }
 }

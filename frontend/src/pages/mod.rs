@@ -1,9 +1,12 @@
 //! One module per page of the commander.
 
+pub mod cluster;
 pub mod dashboard;
 pub mod interfaces;
 pub mod job_log;
 pub mod login;
+pub mod service_status;
+pub mod services;
 
 use leptos::prelude::*;
 use leptos_router::components::A;

@@ -1,0 +1,44 @@
+//! A labelled form field with its error right below it, linked for screen readers.
+
+use leptos::prelude::*;
+
+/// The error line of field `id`; empty when there is none.
+#[component]
+pub fn FieldError(#[prop(into)] id: String, error: Signal<Option<String>>) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    move || {
+        error.get().map(|message| {
+            view! { <p class="field-error" id=error_id.clone() role="alert">{message}</p> }
+        })
+    }
+}
+
+/// A text input with label, optional hint and error.
+#[component]
+pub fn TextField(
+    #[prop(into)] id: String,
+    #[prop(into)] label: String,
+    value: RwSignal<String>,
+    error: Signal<Option<String>>,
+    #[prop(optional, into)] hint: Option<String>,
+    #[prop(optional, into)] placeholder: Option<String>,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="field" class:field-invalid=move || error.with(Option::is_some)>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id.clone()
+                name=id.clone()
+                type="text"
+                autocomplete="off"
+                placeholder=placeholder.unwrap_or_default()
+                aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
+                aria-describedby=error_id
+                bind:value=value
+            />
+            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
+            <FieldError id=id error=error/>
+        </div>
+    }
+}
