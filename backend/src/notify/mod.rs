@@ -210,7 +210,7 @@ impl Notifier {
                 dedupe_key,
                 recipient,
                 subject: content.subject,
-                body: content.body,
+                body: compose::wrap(&content.body),
                 message_id: format!("<{}@{}>", uuid::Uuid::new_v4(), self.inner.domain),
                 created_at: Utc::now(),
                 first_attempt_at,

@@ -236,6 +236,11 @@ async fn a_test_mail_needs_an_address_and_arrives_with_its_headers() {
             .contains("pequod@pbx.example.net")
     );
     assert!(header(&message, "Date").is_some(), "{message}");
+    assert_eq!(
+        header(&message, "Content-Transfer-Encoding").as_deref(),
+        Some("7bit"),
+        "plain text as it is: {message}"
+    );
     assert!(
         header(&message, "Message-ID")
             .unwrap()
