@@ -16,6 +16,8 @@ use pequod_e2e::{Lab, Ns, require_root};
 const SMTP_PORT: u16 = 2525;
 /// The address Configure master sets in `LabCluster::configure_master`.
 const RECIPIENT: &str = "pbx-admin@example.org";
+/// The address the failover test changes it to.
+const ONCALL: &str = "oncall@example.org";
 
 /// A lab whose nodes mail through the SMTP server in the gateway namespace; returns
 /// the server's Maildir.
@@ -182,6 +184,43 @@ fn killing_the_master_makes_the_new_master_mail_the_failover() {
     cluster
         .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
         .unwrap();
+    // A new address, set on the master, reaches the slave: it is the one the
+    // failover mail goes to. The slave itself refuses the change.
+    let (status, problem) = cluster
+        .api(
+            Ns::Node2,
+            "PATCH",
+            "/api/v1/notifications",
+            Some(serde_json::json!({ "email": "oncall@example.org" })),
+        )
+        .unwrap();
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("10.77.0.10"),
+        "{problem}"
+    );
+    let (status, body) = cluster
+        .api(
+            Ns::Node1,
+            "PATCH",
+            "/api/v1/notifications",
+            Some(serde_json::json!({ "email": "oncall@example.org" })),
+        )
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    cluster
+        .wait_for("node2 to know the new address", DEADLINE, || {
+            Ok(cluster.get(Ns::Node2, "/api/v1/notifications")?["email"] == ONCALL)
+        })
+        .unwrap();
+    cluster
+        .wait_for("node2 to be slave again after the change", DEADLINE, || {
+            let nodes = cluster.get(Ns::Node1, "/api/v1/nodes")?;
+            Ok(nodes[1]["role"] == "slave"
+                && nodes[1]["links"]["telephony"] == true
+                && nodes[1]["links"]["cluster"] == true)
+        })
+        .unwrap();
     cluster.kill_node(Ns::Node1).unwrap();
     cluster
         .wait_for("node2 to hold the cluster IP", DEADLINE, || {
@@ -194,7 +233,7 @@ fn killing_the_master_makes_the_new_master_mail_the_failover() {
         &maildir,
         "[Pequod] Failover: node2 is now master (epoch 2)",
     );
-    assert_eq!(header(&mail, "To").as_deref(), Some(RECIPIENT));
+    assert_eq!(header(&mail, "To").as_deref(), Some(ONCALL));
     assert!(
         header(&mail, "X-Peer").is_some_and(|p| p.contains(&Lab::NODE2_IP.to_string())),
         "sent by the new master: {mail}"
@@ -231,4 +270,17 @@ fn killing_the_master_makes_the_new_master_mail_the_failover() {
         .unwrap();
     let reason = job["steps"][0]["log"][0]["message"].as_str().unwrap();
     assert_eq!(why.trim_start_matches("Why:").trim(), reason);
+
+    // The old master comes back standby; "Add again" is mailed by the new master.
+    cluster.start(Ns::Node1).unwrap();
+    cluster
+        .wait_for("node1 to be standby", DEADLINE, || {
+            Ok(cluster.role(Ns::Node1)? == "standby")
+        })
+        .unwrap();
+    cluster
+        .run_job(Ns::Node2, "POST", "/api/v1/slaves/node1/readd", None)
+        .unwrap();
+    let readd = wait_for_mail(&cluster, &maildir, "Add node1 again: done");
+    assert_eq!(header(&readd, "To").as_deref(), Some(ONCALL));
 }
