@@ -39,7 +39,7 @@ pub fn wrap(text: &str) -> String {
                 .char_indices()
                 .filter(|&(i, c)| c == ' ' && i > search_from && i <= limit)
                 .map(|(i, _)| i)
-                .last()
+                .next_back()
                 .or_else(|| {
                     rest.char_indices()
                         .find(|&(i, c)| c == ' ' && i > limit)
