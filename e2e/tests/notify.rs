@@ -284,3 +284,36 @@ fn killing_the_master_makes_the_new_master_mail_the_failover() {
     let readd = wait_for_mail(&cluster, &maildir, "Add node1 again: done");
     assert_eq!(header(&readd, "To").as_deref(), Some(ONCALL));
 }
+
+#[test]
+fn a_manual_failover_add_again_and_remove_are_mailed() {
+    if !require_root() {
+        return;
+    }
+    let (cluster, maildir) = lab_with_mail("notify-manual");
+    paired(&cluster);
+    cluster
+        .run_job(Ns::Node1, "POST", "/api/v1/cluster/failover", None)
+        .unwrap();
+    let failover = wait_for_mail(
+        &cluster,
+        &maildir,
+        "[Pequod] Failover: node2 is now master (epoch 2)",
+    );
+    assert!(failover.contains("(manual failover)"), "{failover}");
+    assert!(
+        header(&failover, "X-Peer").is_some_and(|p| p.contains(&Lab::NODE2_IP.to_string())),
+        "sent by the new master: {failover}"
+    );
+
+    cluster
+        .run_job(Ns::Node2, "POST", "/api/v1/slaves/node1/readd", None)
+        .unwrap();
+    wait_for_mail(&cluster, &maildir, "Add node1 again: done");
+    cluster
+        .run_job(Ns::Node2, "DELETE", "/api/v1/slaves/node1", None)
+        .unwrap();
+    let removed = wait_for_mail(&cluster, &maildir, "Remove slave node1: done");
+    assert_eq!(header(&removed, "To").as_deref(), Some(RECIPIENT));
+    assert!(removed.contains("node1 is standby now"), "{removed}");
+}
