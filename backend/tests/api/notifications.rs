@@ -305,6 +305,46 @@ async fn a_down_mail_server_loses_nothing_and_the_mail_goes_out_when_it_is_back(
 }
 
 #[tokio::test]
+async fn a_mail_is_marked_failed_after_its_last_attempt() {
+    let port = SmtpServer::free_port();
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let mut settings = mail_settings(dir.path(), port);
+    settings.mail.max_attempts = 3;
+    let app = spawn_with(settings, dir).await;
+    let token = app.token().await;
+    set_address(&app, &token, ADDRESS).await;
+    let mail: Mail = send_test(&app, &token).await.json().await.expect("mail");
+    assert_eq!((mail.state, mail.attempts), (MailState::Queued, 1));
+
+    let failed = wait_for("the mail to be given up", || async {
+        listed(&app, &token, mail.id)
+            .await
+            .filter(|m| m.state == MailState::Failed)
+    })
+    .await;
+    assert_eq!(failed.attempts, 3, "{failed:?}");
+    assert!(failed.last_error.is_some(), "{failed:?}");
+    assert_eq!(failed.sent_at, None);
+    let overview: Notifications = app.get_json("/api/v1/notifications", &token).await;
+    assert!(overview.failed >= 1, "{overview:?}");
+
+    // A server that comes back later does not resurrect a failed mail.
+    let smtp = SmtpServer::start(port);
+    let probe: Mail = send_test(&app, &token).await.json().await.expect("mail");
+    assert_eq!(probe.state, MailState::Sent);
+    assert_eq!(
+        listed(&app, &token, mail.id).await.map(|m| m.state),
+        Some(MailState::Failed)
+    );
+    let test_mails = smtp
+        .messages()
+        .iter()
+        .filter(|m| header(m, "Subject").is_some_and(|s| s.contains("Test mail")))
+        .count();
+    assert_eq!(test_mails, 1, "only the new test mail");
+}
+
+#[tokio::test]
 async fn queued_mails_are_sent_after_a_restart() {
     let port = SmtpServer::free_port();
     let (app, settings) = spawn_mailing(port).await;
