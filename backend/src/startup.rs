@@ -101,8 +101,12 @@ impl Application {
             }),
         )
         .await?;
-        let notifier =
-            crate::notify::Notifier::new(store.clone(), agent.clone(), settings.mail.clone())?;
+        let notifier = crate::notify::Notifier::new(
+            store.clone(),
+            agent.clone(),
+            settings.mail.clone(),
+            data_dir,
+        )?;
         // Subscribed before the agent and the checks start, so no early event is missed.
         let notify_tasks = notifier.start(&events);
         agent.start().await?;

@@ -12,7 +12,70 @@ pub struct Content {
     pub body: String,
 }
 
-const FOOTER: &str = "\n-- \nSent by Pequod, the cluster manager of this PBX.\n";
+// No "-- " signature line: its trailing space would force quoted-printable.
+const FOOTER: &str = "\nSent by Pequod, the cluster manager of this PBX.\n";
+
+/// Mail lines longer than this are wrapped (lettre sends lines of 75 or more
+/// characters quoted-printable).
+const WIDTH: usize = 72;
+
+/// Wraps long lines at spaces, continuing under the line's text (after a `Label:` or a
+/// `- `), so a mail stays 7-bit plain text that reads well in any client instead of
+/// being quoted-printable encoded.
+pub fn wrap(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / WIDTH * 12);
+    for line in text.lines() {
+        let indent = hanging_indent(line);
+        let mut rest = line;
+        let mut first = true;
+        loop {
+            let prefix = if first { 0 } else { indent };
+            if prefix + rest.len() <= WIDTH {
+                break;
+            }
+            let limit = WIDTH.saturating_sub(prefix);
+            let search_from = if first { indent } else { 0 };
+            let cut = rest
+                .char_indices()
+                .filter(|&(i, c)| c == ' ' && i > search_from && i <= limit)
+                .map(|(i, _)| i)
+                .next_back()
+                .or_else(|| {
+                    rest.char_indices()
+                        .find(|&(i, c)| c == ' ' && i > limit)
+                        .map(|(i, _)| i)
+                });
+            let Some(cut) = cut else { break };
+            out.push_str(&" ".repeat(prefix));
+            out.push_str(rest[..cut].trim_end());
+            out.push('\n');
+            rest = rest[cut..].trim_start();
+            first = false;
+        }
+        if !first {
+            out.push_str(&" ".repeat(indent));
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out
+}
+
+/// Where the continuation of a long line starts: under the value of a `Label:  value`
+/// line, under the text of a `- item`, else under the line's own indentation.
+fn hanging_indent(line: &str) -> usize {
+    let lead = line.len() - line.trim_start().len();
+    let rest = &line[lead..];
+    let indent = if rest.starts_with("- ") {
+        lead + 2
+    } else if let Some(colon) = rest.find(": ").filter(|&c| c < 20) {
+        let value = &rest[colon + 1..];
+        lead + colon + 1 + (value.len() - value.trim_start().len())
+    } else {
+        lead
+    };
+    if indent < WIDTH / 2 { indent } else { 0 }
+}
 
 fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
@@ -31,7 +94,7 @@ pub fn test_mail(node: &str, at: DateTime<Utc>) -> Content {
     Content {
         subject: format!("[Pequod] Test mail from {node}"),
         body: format!(
-            "This is a test mail from the Pequod node {node}, sent at {}.\n\n\
+            "This is a test mail from the Pequod node {node},\nsent at {}.\n\n\
              Failover, check and cluster notifications will reach this address.\n{FOOTER}",
             when(at)
         ),
@@ -111,9 +174,9 @@ pub fn takeover(takeover: &Takeover<'_>) -> Content {
     };
     let mut body = format!(
         "{node} took over as master of the cluster ({how}).\n\n\
-         Why:      {reason}\n\
-         When:     {at}\n\
-         Epoch:    {epoch}\n\
+         Why:        {reason}\n\
+         When:       {at}\n\
+         Epoch:      {epoch}\n\
          New master: {node}\n",
         node = takeover.node,
         at = when(at),
@@ -121,7 +184,7 @@ pub fn takeover(takeover: &Takeover<'_>) -> Content {
     );
     if let Some(old) = takeover.previous_master {
         body.push_str(&format!(
-            "Previous master: {old} (now standby; bring it back with \"Add again\")\n"
+            "Old master: {old} (now standby; bring it back with \"Add again\")\n"
         ));
     }
     body.push_str("\nWhat the new master did:\n");
@@ -226,6 +289,28 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_are_wrapped_under_their_label_or_item() {
+        let reason = "No heartbeat from master node1 on either link, so this slave takes over (Master Node Alive).";
+        let text = format!("Why:      {reason}\n  - {reason}\nshort\n");
+        let wrapped = wrap(&text);
+        assert!(wrapped.lines().all(|l| l.len() <= WIDTH), "{wrapped}");
+        let lines: Vec<&str> = wrapped.lines().collect();
+        assert!(lines[0].starts_with("Why:      No heartbeat"), "{wrapped}");
+        assert!(lines[1].starts_with("          ") && !lines[1].starts_with("           "));
+        let joined = format!("{} {}", lines[0], lines[1].trim());
+        assert_eq!(joined, format!("Why:      {reason}"));
+        assert!(lines[2].starts_with("  - No heartbeat"), "{wrapped}");
+        assert!(lines[3].starts_with("    ") && !lines[3].starts_with("     "));
+        assert_eq!(
+            format!("{} {}", lines[2], lines[3].trim()),
+            format!("  - {reason}")
+        );
+        assert_eq!(lines[4], "short");
+        let unbreakable = "x".repeat(100);
+        assert_eq!(wrap(&unbreakable), format!("{unbreakable}\n"));
+    }
+
+    #[test]
     fn a_takeover_mail_names_the_node_the_reason_and_the_epoch() {
         let job = job(
             JobKind::AutomaticFailover,
@@ -250,11 +335,11 @@ mod tests {
         assert!(
             content
                 .body
-                .contains("Why:      No heartbeat from node1 on either link"),
+                .contains("Why:        No heartbeat from node1 on either link"),
             "{}",
             content.body
         );
-        assert!(content.body.contains("Previous master: node1"));
+        assert!(content.body.contains("Old master: node1"));
         assert!(content.body.contains("automatic failover"));
     }
 

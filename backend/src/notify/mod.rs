@@ -80,6 +80,8 @@ struct Inner {
     wake: Notify,
     /// One attempt at a time, so a mail is never sent by two tasks at once.
     sending: Mutex<()>,
+    /// This node's SSH key, to tell the slave a new address.
+    key_path: std::path::PathBuf,
 }
 
 impl Notifier {
@@ -88,6 +90,7 @@ impl Notifier {
         store: Arc<dyn Store>,
         agent: Agent,
         settings: MailSettings,
+        data_dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
         let from: lettre::message::Mailbox = settings.from.parse().map_err(|e| {
             anyhow::anyhow!(
@@ -106,6 +109,7 @@ impl Notifier {
                 domain,
                 wake: Notify::new(),
                 sending: Mutex::new(()),
+                key_path: data_dir.join(crate::identity::SSH_KEY_FILE),
             }),
         })
     }
@@ -144,12 +148,12 @@ impl Notifier {
     }
 
     /// Sets the notification address; refused on a slave or standby node, whose
-    /// configuration comes from the master.
+    /// configuration comes from the master. The master tells its slave at once (a
+    /// slave that cannot be reached learns it with the configuration at "Add again").
     pub async fn set_recipient(&self, email: &EmailAddress) -> Result<(), SetRecipientError> {
         let node = self.inner.agent.node().await;
-        if let (Role::Slave | Role::Standby, Some(config)) =
-            (node.role, self.inner.store.load_cluster().await?)
-        {
+        let config = self.inner.store.load_cluster().await?;
+        if let (Role::Slave | Role::Standby, Some(config)) = (node.role, &config) {
             return Err(SetRecipientError::NotMaster {
                 role: node.role,
                 cluster_ip: config
@@ -165,7 +169,42 @@ impl Notifier {
             .save_notification_email(email.as_str())
             .await?;
         tracing::info!(email = email.as_str(), "notification address set");
+        let slave = config
+            .filter(|_| node.role == Role::Master)
+            .and_then(|c| c.slave)
+            .filter(|s| s.state == pequod_api::slaves::SlaveState::Active);
+        if let Some(slave) = slave {
+            self.tell_slave(&slave, email).await;
+        }
         Ok(())
+    }
+
+    async fn tell_slave(&self, slave: &crate::cluster::config::Member, email: &EmailAddress) {
+        use crate::cluster::ssh::HostKeyPolicy;
+        let addr =
+            std::net::SocketAddr::new(slave.sync_ip, self.inner.agent.settings().peer_ssh_port);
+        let policy = slave
+            .public_key
+            .clone()
+            .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
+        let told = crate::cluster::remote::call(
+            &self.inner.key_path,
+            addr,
+            policy,
+            "notification_email",
+            &email.as_str(),
+        )
+        .await;
+        match told {
+            Ok(_) => {
+                tracing::info!(slave = %slave.hostname, "the slave has the new notification address")
+            }
+            Err(err) => tracing::warn!(
+                slave = %slave.hostname,
+                error = %err,
+                "the slave could not be told the new notification address; it gets it with Add again"
+            ),
+        }
     }
 
     /// Queues a test mail and makes the first attempt now; the mail as it is after it.
@@ -210,7 +249,7 @@ impl Notifier {
                 dedupe_key,
                 recipient,
                 subject: content.subject,
-                body: content.body,
+                body: compose::wrap(&content.body),
                 message_id: format!("<{}@{}>", uuid::Uuid::new_v4(), self.inner.domain),
                 created_at: Utc::now(),
                 first_attempt_at,
