@@ -12,6 +12,7 @@ pub mod identity;
 pub mod jobs;
 pub mod metrics;
 pub mod netif;
+pub mod notify;
 pub mod openapi;
 pub mod routes;
 pub mod settings;

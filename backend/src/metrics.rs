@@ -310,6 +310,20 @@ pub async fn render(state: &AppState) -> Result<String, StorageError> {
         );
     }
 
+    let mails = state.store.mail_counts().await?;
+    out.family(
+        "pequod_mails",
+        "gauge",
+        "Notification mails by state: queued (waiting or being retried), sent, failed (given up).",
+    );
+    for (mail_state, count) in [
+        ("queued", mails.queued),
+        ("sent", mails.sent),
+        ("failed", mails.failed),
+    ] {
+        out.sample("pequod_mails", &[("state", mail_state)], count as f64);
+    }
+
     let name = "pequod_http_request_duration_seconds";
     out.family(
         name,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::checks::engine::ChecksSettings;
 use crate::cli::ServeArgs;
 use crate::cluster::services::ManagedService;
+use crate::notify::MailSettings;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -20,6 +21,9 @@ pub struct Settings {
     pub log: LogSettings,
     pub cluster: ClusterSettings,
     pub checks: ChecksSettings,
+    /// The SMTP server for notification mails (`PEQUOD_MAIL__<KEY>`).
+    #[serde(default)]
+    pub mail: MailSettings,
     /// Password for the `admin` user created on the first start (`PEQUOD_ADMIN_PASSWORD`).
     /// Ignored once the user exists.
     #[serde(default, skip_serializing)]
@@ -103,6 +107,7 @@ impl Default for Settings {
                 services: Vec::new(),
             },
             checks: ChecksSettings::default(),
+            mail: MailSettings::default(),
             admin_password: None,
         }
     }
@@ -122,6 +127,9 @@ impl Settings {
         if let Ok(secret) = std::env::var(AMI_SECRET_VAR) {
             settings.checks.ami_secret = Some(SecretString::from(secret));
         }
+        if let Ok(password) = std::env::var(MAIL_PASSWORD_VAR) {
+            settings.mail.password = Some(SecretString::from(password));
+        }
         Ok(settings)
     }
 
@@ -138,7 +146,7 @@ impl Settings {
         }
         figment = figment.merge(
             Env::prefixed("PEQUOD_")
-                .ignore(&["ADMIN_PASSWORD", "CHECKS__AMI_SECRET"])
+                .ignore(&["ADMIN_PASSWORD", "CHECKS__AMI_SECRET", "MAIL__PASSWORD"])
                 .split("__"),
         );
         if let Some(listen) = &args.listen {
@@ -157,6 +165,8 @@ pub const ADMIN_PASSWORD_VAR: &str = "PEQUOD_ADMIN_PASSWORD";
 /// Asterisk's manager secret; like the admin password it is read verbatim, since
 /// figment would turn `0123` into the number 123.
 pub const AMI_SECRET_VAR: &str = "PEQUOD_CHECKS__AMI_SECRET";
+/// The SMTP password, read verbatim like the admin password.
+pub const MAIL_PASSWORD_VAR: &str = "PEQUOD_MAIL__PASSWORD";
 
 #[cfg(test)]
 mod tests {

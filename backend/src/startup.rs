@@ -36,6 +36,7 @@ pub struct Application {
     state: AppState,
     ssh_server: ssh::ServerHandle,
     checks_task: tokio::task::JoinHandle<()>,
+    notify_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -100,6 +101,14 @@ impl Application {
             }),
         )
         .await?;
+        let notifier = crate::notify::Notifier::new(
+            store.clone(),
+            agent.clone(),
+            settings.mail.clone(),
+            data_dir,
+        )?;
+        // Subscribed before the agent and the checks start, so no early event is missed.
+        let notify_tasks = notifier.start(&events);
         agent.start().await?;
         let checks = CheckEngine::new(agent.clone(), events.clone(), settings.checks.clone())?;
         let checks_task = checks.start();
@@ -114,6 +123,7 @@ impl Application {
             trusted_keys,
             data_dir: data_dir.clone(),
             http: Arc::new(crate::metrics::HttpMetrics::default()),
+            notifier,
         };
 
         let listener = TcpListener::bind(&settings.server.listen)
@@ -170,6 +180,7 @@ impl Application {
             state,
             ssh_server,
             checks_task,
+            notify_tasks,
         })
     }
 
@@ -191,6 +202,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await;
         self.checks_task.abort();
+        for task in &self.notify_tasks {
+            task.abort();
+        }
         self.state.agent.shutdown().await;
         self.ssh_server.shutdown().await;
         tracing::info!("pequod stopped");

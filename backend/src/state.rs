@@ -24,4 +24,5 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// HTTP request durations for `/metrics`.
     pub http: Arc<crate::metrics::HttpMetrics>,
+    pub notifier: crate::notify::Notifier,
 }

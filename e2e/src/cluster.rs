@@ -65,6 +65,8 @@ pub struct LabCluster {
     binary: PathBuf,
     pids: Mutex<Vec<(Ns, u32)>>,
     tokens: Mutex<Vec<(Ns, String)>>,
+    /// More TOML for every node's settings (e.g. a `[mail]` section).
+    extra_config: Mutex<String>,
 }
 
 impl LabCluster {
@@ -83,7 +85,19 @@ impl LabCluster {
             lab,
             pids: Mutex::new(Vec::new()),
             tokens: Mutex::new(Vec::new()),
+            extra_config: Mutex::new(String::new()),
         })
+    }
+
+    /// Adds TOML to the settings of every node started from now on.
+    pub fn add_config(&self, toml: &str) -> Result<()> {
+        let mut extra = self
+            .extra_config
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        extra.push('\n');
+        extra.push_str(toml);
+        Ok(())
     }
 
     fn node_dir(&self, ns: Ns) -> Result<PathBuf> {
@@ -160,8 +174,13 @@ max_attempts = 2
             pid = pid_file.display(),
             broken = self.broken_disk_marker(ns)?.display(),
         );
+        let extra = self
+            .extra_config
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
         let path = dir.join("pequod.toml");
-        fs::write(&path, config)?;
+        fs::write(&path, config + &extra)?;
         Ok(path)
     }
 

@@ -62,6 +62,10 @@ struct Inner {
     checks: std::sync::RwLock<Vec<pequod_api::checks::Check>>,
 }
 
+/// The titles of the jobs that record a takeover by this node; notifications look for them.
+pub const TAKEOVER_TITLE: &str = "Failover: this node took over";
+pub const MANUAL_TAKEOVER_TITLE: &str = "Manual failover: this node took over";
+
 /// How long a announced handover stays due.
 const HANDOVER_WINDOW: Duration = Duration::from_secs(10);
 
@@ -558,8 +562,8 @@ impl Agent {
             "this node is now master"
         );
         let title = match kind {
-            JobKind::ManualFailover => "Manual failover: this node took over",
-            _ => "Failover: this node took over",
+            JobKind::ManualFailover => MANUAL_TAKEOVER_TITLE,
+            _ => TAKEOVER_TITLE,
         };
         self.record(kind, title, log, None).await;
         self.publish_cluster().await;

@@ -1,6 +1,7 @@
 //! The commands one node runs on the other over the SSH control channel: `hello`,
 //! `pair` (become the slave of this master), `leave` (become standby) and `handover`
-//! (the slave stands ready for a manual failover). Inputs and outputs are JSON.
+//! (the slave stands ready for a manual failover), `notification_email` (the master's
+//! new notification address). Inputs and outputs are JSON.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -61,6 +62,7 @@ impl CommandHandler for RemoteHandler {
             "pair" => self.pair(parse(&input)?).await,
             "leave" => self.leave().await,
             "handover" => self.handover().await,
+            "notification_email" => self.notification_email(parse(&input)?).await,
             other => Err(anyhow::anyhow!("unknown command {other:?}")),
         };
         result.map_err(|e| format!("{e:#}"))
@@ -137,6 +139,26 @@ impl RemoteHandler {
             .set_membership(Role::Standby, node.epoch, config.as_ref())
             .await?;
         tracing::info!("this node left the cluster and is standby");
+        Ok(Vec::new())
+    }
+
+    /// The master changed the notification address: store it and run on with the
+    /// changed configuration, so a takeover mails the new address.
+    async fn notification_email(&self, email: String) -> anyhow::Result<Vec<u8>> {
+        let node = self.agent.node().await;
+        anyhow::ensure!(
+            node.role == Role::Slave,
+            "{} is {}, not the slave",
+            node.hostname,
+            node.role.as_str()
+        );
+        let store = self.agent.store();
+        store.save_notification_email(&email).await?;
+        let config = store.load_cluster().await?;
+        self.agent
+            .set_membership(node.role, node.epoch, config.as_ref())
+            .await?;
+        tracing::info!(email, "the master changed the notification address");
         Ok(Vec::new())
     }
 

@@ -8,6 +8,7 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod nodes;
+pub mod notifications;
 pub mod services;
 pub mod slaves;
 
@@ -50,7 +51,10 @@ pub fn api_v1() -> Scope<
                 .service(slaves::list_slaves)
                 .service(slaves::add_slave)
                 .service(slaves::remove_slave)
-                .service(slaves::readd_slave);
+                .service(slaves::readd_slave)
+                .service(notifications::get_notifications)
+                .service(notifications::patch_notifications)
+                .service(notifications::send_test_mail);
         })
         .default_service(actix_web::web::to(api_not_found))
 }

@@ -1,11 +1,13 @@
 //! The node's store behind repository traits that speak domain types. SQLite (WAL) is
 //! the implementation; a row that is not there becomes `NotFound`, never a 500.
 
+mod mail;
 mod sqlite;
 
 use async_trait::async_trait;
 use pequod_api::cluster::Role;
 use pequod_api::jobs::{Job, JobKind, JobState, JobSummary};
+use pequod_api::notifications::Mail;
 use pequod_api::{Hostname, NodeId};
 
 pub use sqlite::SqliteStore;
@@ -91,7 +93,66 @@ pub trait NodeRepository: Send + Sync {
     async fn trust_key(&self, key_line: &str) -> Result<(), StorageError>;
 }
 
-/// Everything the node keeps.
-pub trait Store: UserRepository + JobRepository + NodeRepository {}
+/// A notification about to be queued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMail {
+    /// Names the event the mail is about; a second mail with the same key is not queued.
+    pub dedupe_key: Option<String>,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub message_id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the sender may first try it.
+    pub first_attempt_at: chrono::DateTime<chrono::Utc>,
+}
 
-impl<T: UserRepository + JobRepository + NodeRepository> Store for T {}
+/// A queued mail with what sending it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailRecord {
+    pub mail: Mail,
+    pub body: String,
+    pub message_id: String,
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailCounts {
+    pub queued: u64,
+    pub failed: u64,
+    pub sent: u64,
+}
+
+#[async_trait]
+pub trait MailRepository: Send + Sync {
+    /// Stores a queued mail; `None` when a mail with the same dedupe key exists.
+    async fn enqueue_mail(&self, mail: &NewMail) -> Result<Option<MailRecord>, StorageError>;
+    async fn get_mail(&self, id: i64) -> Result<MailRecord, StorageError>;
+    /// Mails still to be sent, oldest first.
+    async fn queued_mails(&self) -> Result<Vec<MailRecord>, StorageError>;
+    async fn mark_mail_sent(
+        &self,
+        id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StorageError>;
+    /// Counts a failed attempt; with no next attempt the mail is given up (failed).
+    async fn mark_mail_attempt_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), StorageError>;
+    async fn mail_counts(&self) -> Result<MailCounts, StorageError>;
+    /// The newest mails, newest first.
+    async fn recent_mails(&self, limit: u32) -> Result<Vec<Mail>, StorageError>;
+    /// The address stored by `save_notification_email` (used outside a cluster).
+    async fn notification_email(&self) -> Result<Option<String>, StorageError>;
+    /// Stores the address, and in the cluster's configuration too when there is one,
+    /// in one transaction.
+    async fn save_notification_email(&self, email: &str) -> Result<(), StorageError>;
+}
+
+/// Everything the node keeps.
+pub trait Store: UserRepository + JobRepository + NodeRepository + MailRepository {}
+
+impl<T: UserRepository + JobRepository + NodeRepository + MailRepository> Store for T {}

@@ -12,6 +12,7 @@ mod helpers;
 mod jobs;
 mod metrics;
 mod nodes;
+mod notifications;
 mod openapi;
 mod services;
 mod serving;

@@ -129,6 +129,7 @@ async fn metrics_parse_and_tell_role_checks_jobs_and_request_durations() {
         0.0
     );
     assert_eq!(get(&scrape, "pequod_jobs", &[("state", "failed")]), 0.0);
+    assert_eq!(get(&scrape, "pequod_mails", &[("state", "queued")]), 0.0);
     assert!(
         find(&scrape, "pequod_peer_heartbeat_age_seconds", &[]).is_none(),
         "no peer, no heartbeat age"
