@@ -6,7 +6,7 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use pequod_api::nodes::NodePatch;
-use pequod_api::notifications::{Mail, Notifications, NotificationsPatch};
+use pequod_api::notifications::{Mail, MailState, Notifications, NotificationsPatch};
 use pequod_api::services::ManagedService;
 
 use crate::api;
@@ -182,7 +182,11 @@ fn NotificationsCard() -> impl IntoView {
                 })}
                 {move || test_result.get().map(|r| match r {
                     Ok(mail) => {
-                        let class = if mail.last_error.is_some() { "error" } else { "success" };
+                        let class = match mail.state {
+                            MailState::Sent => "success",
+                            MailState::Queued => "notice",
+                            MailState::Failed => "error",
+                        };
                         let text = format!(
                             "Test mail to {}: {}{}",
                             mail.to,
