@@ -422,6 +422,31 @@ max_attempts = 2
         Ok(out.contains(&format!("{}/", Lab::VIP)))
     }
 
+    /// Checks that `master` is master and holds the cluster IP while `other` has
+    /// `other_role` and does not hold it: after a fault that must not fail over.
+    pub fn expect_roles(&self, master: Ns, other: Ns, other_role: &str) -> Result<()> {
+        let (master_role, found_role) = (self.role(master)?, self.role(other)?);
+        ensure!(
+            master_role == "master",
+            "{master} is {master_role}, not master"
+        );
+        ensure!(
+            found_role == other_role,
+            "{other} is {found_role}, not {other_role}"
+        );
+        ensure!(
+            self.holds_vip(master)?,
+            "{master} does not hold the cluster IP"
+        );
+        ensure!(!self.holds_vip(other)?, "{other} holds the cluster IP too");
+        Ok(())
+    }
+
+    /// Whether SIP OPTIONS to the cluster IP get a 200 right now (one short try).
+    pub fn sip_answers(&self) -> Result<bool> {
+        Ok(self.sip_at_vip(Duration::from_millis(300)).ok() == Some(200))
+    }
+
     /// SIP OPTIONS from the phone to the cluster IP: the status, or an error.
     pub fn sip_at_vip(&self, timeout: Duration) -> Result<u16> {
         self.lab.sip_options(

@@ -1,5 +1,6 @@
 //! The lab: network namespaces made and torn down by the tests themselves, Pequod
-//! nodes running in them (`cluster`), and a headless browser for the UI (`browser`).
+//! nodes running in them (`cluster`), a headless browser for the UI (`browser`), and
+//! the reading of a test mail server's Maildir (`maildir`).
 //!
 //! See [`lab::Lab`] for the topology; tests start with
 //! `if !pequod_e2e::require_root() { return; }`.
@@ -7,5 +8,6 @@
 pub mod browser;
 pub mod cluster;
 pub mod lab;
+pub mod maildir;
 
 pub use lab::{Lab, Ns, require_root, wait_until};

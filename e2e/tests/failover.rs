@@ -37,22 +37,15 @@ fn metric(cluster: &LabCluster, ns: Ns, series: &str) -> f64 {
     line[series.len()..].trim().parse().expect("a number")
 }
 
-fn sip_ok(cluster: &LabCluster) -> anyhow::Result<bool> {
-    Ok(cluster.sip_at_vip(Duration::from_millis(300)).ok() == Some(200))
-}
-
 #[test]
 fn pairing_makes_node1_master_and_node2_slave() {
     if !require_root() {
         return;
     }
     let cluster = paired("pairing");
-    assert_eq!(cluster.role(Ns::Node1).unwrap(), "master");
-    assert_eq!(cluster.role(Ns::Node2).unwrap(), "slave");
-    assert!(cluster.holds_vip(Ns::Node1).unwrap());
-    assert!(!cluster.holds_vip(Ns::Node2).unwrap());
+    cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
 
     // Each node learns the other's state from its heartbeats, a cycle or two after
@@ -118,7 +111,7 @@ fn killing_the_master_moves_the_cluster_ip_and_the_old_master_comes_back_standby
     }
     let cluster = paired("kill-master");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     cluster.kill_node(Ns::Node1).unwrap();
 
@@ -128,7 +121,7 @@ fn killing_the_master_moves_the_cluster_ip_and_the_old_master_comes_back_standby
         })
         .unwrap();
     cluster
-        .wait_for("SIP answered by node2", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP answered by node2", DEADLINE, || cluster.sip_answers())
         .unwrap();
     assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
     let view = cluster.get(Ns::Node2, "/api/v1/cluster").unwrap();
@@ -175,7 +168,7 @@ fn killing_the_master_moves_the_cluster_ip_and_the_old_master_comes_back_standby
     assert_eq!(cluster.role(Ns::Node1).unwrap(), "slave");
     assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
 }
 
@@ -186,7 +179,7 @@ fn manual_failover_moves_the_services_and_back_again() {
     }
     let cluster = paired("manual-failover");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
 
     cluster
@@ -198,7 +191,7 @@ fn manual_failover_moves_the_services_and_back_again() {
     assert!(cluster.holds_vip(Ns::Node2).unwrap());
     assert!(!cluster.holds_vip(Ns::Node1).unwrap());
     cluster
-        .wait_for("SIP answered by node2", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP answered by node2", DEADLINE, || cluster.sip_answers())
         .unwrap();
     let jobs = cluster.get(Ns::Node2, "/api/v1/jobs").unwrap();
     assert!(
@@ -226,12 +219,13 @@ fn manual_failover_moves_the_services_and_back_again() {
     cluster
         .run_job(Ns::Node2, "POST", "/api/v1/cluster/failover", None)
         .unwrap();
-    assert_eq!(cluster.role(Ns::Node1).unwrap(), "master");
-    assert_eq!(cluster.role(Ns::Node2).unwrap(), "standby");
-    assert!(cluster.holds_vip(Ns::Node1).unwrap());
-    assert!(!cluster.holds_vip(Ns::Node2).unwrap());
     cluster
-        .wait_for("SIP answered by node1 again", DEADLINE, || sip_ok(&cluster))
+        .expect_roles(Ns::Node1, Ns::Node2, "standby")
+        .unwrap();
+    cluster
+        .wait_for("SIP answered by node1 again", DEADLINE, || {
+            cluster.sip_answers()
+        })
         .unwrap();
     assert_eq!(
         cluster.get(Ns::Node1, "/api/v1/cluster").unwrap()["epoch"],
@@ -268,7 +262,7 @@ fn the_master_losing_the_telephony_network_fails_over_and_a_cut_cluster_link_doe
     }
     let cluster = paired("network-failover");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
 
     // Cluster link only: a warning, no failover.
@@ -316,7 +310,7 @@ fn the_master_losing_the_telephony_network_fails_over_and_a_cut_cluster_link_doe
         })
         .unwrap();
     cluster
-        .wait_for("SIP answered by node2", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP answered by node2", DEADLINE, || cluster.sip_answers())
         .unwrap();
 }
 
@@ -327,7 +321,7 @@ fn a_master_paused_for_less_than_dead_after_keeps_its_role() {
     }
     let cluster = paired("sigstop");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     let pid = cluster.pid(Ns::Node1).expect("node1's pequod");
     // dead_after is 600 ms by default.
@@ -354,7 +348,7 @@ fn after_both_links_are_cut_and_healed_exactly_one_node_holds_the_cluster_ip() {
     }
     let cluster = paired("split-brain");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     // node2 loses both links to node1, but still reaches the gateway? No: cutting both
     // of node1's links isolates it; node2 keeps the telephony network and takes over.
@@ -377,7 +371,7 @@ fn after_both_links_are_cut_and_healed_exactly_one_node_holds_the_cluster_ip() {
     assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
     assert_eq!(cluster.role(Ns::Node1).unwrap(), "standby");
     cluster
-        .wait_for("SIP answered by node2", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP answered by node2", DEADLINE, || cluster.sip_answers())
         .unwrap();
 }
 
@@ -388,7 +382,7 @@ fn removing_the_slave_leaves_the_master_untouched_and_add_again_restores_it() {
     }
     let cluster = paired("remove-readd");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     cluster
         .run_job(Ns::Node1, "DELETE", "/api/v1/slaves/node2", None)
@@ -420,7 +414,7 @@ fn forged_heartbeats_from_the_phone_cause_no_failover() {
     }
     let cluster = paired("forged-heartbeats");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     // A "master" heartbeat with a huge epoch and a wrong signature, sent to node1 from
     // the phone with node2's address as its source: were it believed, node1 would step
@@ -496,10 +490,7 @@ fn forged_heartbeats_from_the_phone_cause_no_failover() {
                 .contains("dropped a heartbeat with a wrong signature"))
         })
         .unwrap();
-    assert_eq!(cluster.role(Ns::Node1).unwrap(), "master");
-    assert_eq!(cluster.role(Ns::Node2).unwrap(), "slave");
-    assert!(cluster.holds_vip(Ns::Node1).unwrap());
-    assert!(!cluster.holds_vip(Ns::Node2).unwrap());
+    cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
 }
 
 #[test]
@@ -509,7 +500,7 @@ fn a_stopped_sip_service_turns_the_checks_and_the_lamp_red_without_a_failover() 
     }
     let cluster = paired("sip-stopped");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     for id in ["default-services", "asterisk-sip"] {
         let (status, check) = cluster
@@ -534,10 +525,7 @@ fn a_stopped_sip_service_turns_the_checks_and_the_lamp_red_without_a_failover() 
     let view = cluster.get(Ns::Node1, "/api/v1/cluster").unwrap();
     assert_eq!(view["lamp"], "red", "{view}");
     // Notify checks inform; they never move the services.
-    assert_eq!(cluster.role(Ns::Node1).unwrap(), "master");
-    assert_eq!(cluster.role(Ns::Node2).unwrap(), "slave");
-    assert!(cluster.holds_vip(Ns::Node1).unwrap());
-    assert!(!cluster.holds_vip(Ns::Node2).unwrap());
+    cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
 }
 
 #[test]
@@ -547,7 +535,7 @@ fn a_failover_check_confirmed_critical_on_the_master_hands_over_to_the_slave() {
     }
     let cluster = paired("failover-check");
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     std::fs::write(cluster.broken_disk_marker(Ns::Node1).unwrap(), b"").unwrap();
 
@@ -557,7 +545,7 @@ fn a_failover_check_confirmed_critical_on_the_master_hands_over_to_the_slave() {
         })
         .unwrap();
     cluster
-        .wait_for("SIP answered by node2", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP answered by node2", DEADLINE, || cluster.sip_answers())
         .unwrap();
     assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
     cluster

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pequod_e2e::cluster::{DEADLINE, LabCluster};
+use pequod_e2e::maildir::{header, messages};
 use pequod_e2e::{Lab, Ns, require_root};
 
 const SMTP_PORT: u16 = 2525;
@@ -61,34 +62,6 @@ fn paired(cluster: &LabCluster) {
     cluster.pair(Ns::Node1, Ns::Node2).expect("pairing");
 }
 
-fn messages(maildir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(maildir.join("new")) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .collect()
-}
-
-fn header(message: &str, name: &str) -> Option<String> {
-    let head = message.split("\n\n").next().unwrap_or_default();
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    let mut lines = head.lines().peekable();
-    while let Some(line) = lines.next() {
-        if line.to_ascii_lowercase().starts_with(&prefix) {
-            let mut value = line[prefix.len()..].trim().to_string();
-            while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
-                value.push(' ');
-                value.push_str(next.trim());
-                lines.next();
-            }
-            return Some(value);
-        }
-    }
-    None
-}
-
 /// Waits for a mail whose subject contains `subject` and returns it.
 fn wait_for_mail(cluster: &LabCluster, maildir: &Path, subject: &str) -> String {
     let mut found = None;
@@ -109,10 +82,6 @@ fn wait_for_mail(cluster: &LabCluster, maildir: &Path, subject: &str) -> String 
     found.unwrap()
 }
 
-fn sip_ok(cluster: &LabCluster) -> anyhow::Result<bool> {
-    Ok(cluster.sip_at_vip(Duration::from_millis(300)).ok() == Some(200))
-}
-
 #[test]
 fn a_stopped_sip_service_is_mailed_by_the_master_without_a_failover() {
     if !require_root() {
@@ -124,7 +93,7 @@ fn a_stopped_sip_service_is_mailed_by_the_master_without_a_failover() {
     let added = wait_for_mail(&cluster, &maildir, "Add slave node2: done");
     assert_eq!(header(&added, "To").as_deref(), Some(RECIPIENT));
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
 
     // Stop Kamailio behind pequod's back, as a crash would, and confirm the problem.
@@ -160,9 +129,7 @@ fn a_stopped_sip_service_is_mailed_by_the_master_without_a_failover() {
     let view = cluster.get(Ns::Node1, "/api/v1/cluster").unwrap();
     assert_eq!(view["lamp"], "red", "{view}");
     // A notify check informs; it never moves the services.
-    assert_eq!(cluster.role(Ns::Node1).unwrap(), "master");
-    assert_eq!(cluster.role(Ns::Node2).unwrap(), "slave");
-    assert!(cluster.holds_vip(Ns::Node1).unwrap());
+    cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
     assert!(
         !messages(&maildir)
             .iter()
@@ -182,7 +149,7 @@ fn killing_the_master_makes_the_new_master_mail_the_failover() {
     let (cluster, maildir) = lab_with_mail("notify-failover");
     paired(&cluster);
     cluster
-        .wait_for("SIP at the cluster IP", DEADLINE, || sip_ok(&cluster))
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     // A new address, set on the master, reaches the slave: it is the one the
     // failover mail goes to. The slave itself refuses the change.

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use pequod_api::nodes::Interface;
-use pequod_api::{FieldError, Hostname};
+use pequod_api::{ClusterIp, FieldError, Hostname};
 
 /// Field errors by the API's field name (`cluster_ip`, `sync_ip`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,28 +61,9 @@ pub fn hostname(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<Host
     }
 }
 
-/// The cluster IP with its prefix, e.g. `192.0.2.10/24`.
+/// The cluster IP with its prefix, e.g. `192.0.2.10/24`, by the API's own rule.
 pub fn cluster_ip(text: &str) -> Result<(Ipv4Addr, u8), String> {
-    let text = text.trim();
-    let (address, prefix) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?} needs a prefix length, e.g. 192.0.2.10/24"))?;
-    let address: Ipv4Addr = address
-        .parse()
-        .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
-    let prefix_len: u8 = prefix
-        .parse()
-        .ok()
-        .filter(|p| (8..=32).contains(p))
-        .ok_or_else(|| format!("the prefix length must be between 8 and 32, not {prefix:?}"))?;
-    if address.is_unspecified()
-        || address.is_broadcast()
-        || address.is_multicast()
-        || address.is_loopback()
-    {
-        return Err(format!("{address} cannot be a cluster IP"));
-    }
-    Ok((address, prefix_len))
+    ClusterIp::parse(text.trim()).map(|ip| (ip.address, ip.prefix_len))
 }
 
 pub fn ip(errors: &mut FieldErrors, field: &str, text: &str) -> Option<IpAddr> {
@@ -96,15 +77,7 @@ pub fn ip(errors: &mut FieldErrors, field: &str, text: &str) -> Option<IpAddr> {
 }
 
 pub fn valid_email(text: &str) -> bool {
-    let text = text.trim();
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !text.contains(char::is_whitespace)
+    pequod_api::is_email_address(text.trim())
 }
 
 pub fn email(errors: &mut FieldErrors, field: &str, text: &str) {

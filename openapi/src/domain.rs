@@ -2,6 +2,7 @@
 //! The backend and the UI share them, so a form shows the same message the API would.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
@@ -126,4 +127,59 @@ mod tests {
         let err = serde_json::from_str::<Hostname>("\"bad name\"").expect_err("must fail");
         assert!(err.to_string().contains("may contain only"), "{err}");
     }
+}
+
+/// An IPv4 cluster address with its prefix, e.g. `10.77.0.10/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterIp {
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+impl ClusterIp {
+    /// `address/prefix`: an IPv4 address phones can reach (not loopback, multicast,
+    /// broadcast or unspecified) and a prefix length from 8 to 32.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (address, prefix) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} needs a prefix length, e.g. 192.0.2.10/24"))?;
+        let address: Ipv4Addr = address
+            .parse()
+            .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
+        let prefix_len: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| (8..=32).contains(p))
+            .ok_or_else(|| format!("the prefix length must be between 8 and 32, not {prefix:?}"))?;
+        if address.is_unspecified()
+            || address.is_broadcast()
+            || address.is_multicast()
+            || address.is_loopback()
+        {
+            return Err(format!("{address} cannot be a cluster IP"));
+        }
+        Ok(Self {
+            address,
+            prefix_len,
+        })
+    }
+}
+
+impl fmt::Display for ClusterIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
+}
+
+/// Whether `text` looks like an e-mail address a notification can go to:
+/// `local@domain.tld`, no spaces.
+pub fn is_email_address(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !text.contains(char::is_whitespace)
 }

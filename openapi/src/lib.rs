@@ -14,7 +14,7 @@ pub mod problem;
 pub mod services;
 pub mod slaves;
 
-pub use domain::{Hostname, InvalidValue, NodeId};
+pub use domain::{ClusterIp, Hostname, InvalidValue, NodeId, is_email_address};
 pub use problem::{FieldError, Problem};
 
 /// Every API path below this prefix needs a bearer token, except the login.

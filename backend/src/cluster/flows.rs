@@ -97,17 +97,6 @@ fn ipv4_of(
     ip
 }
 
-fn valid_email(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !text.contains(char::is_whitespace)
-}
-
 /// "Configure master".
 pub async fn configure_master(
     state: &AppState,
@@ -148,7 +137,7 @@ pub async fn configure_master(
             "must be another interface than the telephony network's",
         );
     }
-    if !valid_email(request.notification_email.trim()) {
+    if !pequod_api::is_email_address(request.notification_email.trim()) {
         push(
             &mut errors,
             "notification_email",

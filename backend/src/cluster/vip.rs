@@ -9,45 +9,7 @@ use anyhow::Context;
 use futures_util::TryStreamExt;
 use tokio::process::Command;
 
-/// An IPv4 cluster address with its prefix, e.g. `10.77.0.10/24`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClusterIp {
-    pub address: Ipv4Addr,
-    pub prefix_len: u8,
-}
-
-impl ClusterIp {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (address, prefix) = text
-            .split_once('/')
-            .ok_or_else(|| format!("{text:?} needs a prefix length, e.g. 192.0.2.10/24"))?;
-        let address: Ipv4Addr = address
-            .parse()
-            .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
-        let prefix_len: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| (8..=32).contains(p))
-            .ok_or_else(|| format!("the prefix length must be between 8 and 32, not {prefix:?}"))?;
-        if address.is_unspecified()
-            || address.is_broadcast()
-            || address.is_multicast()
-            || address.is_loopback()
-        {
-            return Err(format!("{address} cannot be a cluster IP"));
-        }
-        Ok(Self {
-            address,
-            prefix_len,
-        })
-    }
-}
-
-impl std::fmt::Display for ClusterIp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.address, self.prefix_len)
-    }
-}
+pub use pequod_api::ClusterIp;
 
 async fn link_index(handle: &rtnetlink::Handle, interface: &str) -> anyhow::Result<u32> {
     let mut links = handle

@@ -8,19 +8,7 @@ use pequod_api::checks::{Check, CheckDetail, CheckKind, CheckState};
 use pequod_api::cluster::{Cluster, Lamp};
 use reqwest::StatusCode;
 
-use crate::helpers::{read_problem, spawn_app, spawn_with, test_settings};
-
-async fn run(app: &crate::helpers::TestApp, token: &str, id: &str) -> Check {
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/checks/{id}/run")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::OK, "run {id}");
-    response.json().await.expect("check")
-}
+use crate::helpers::{read_problem, sip_responder, spawn_app, spawn_with, test_settings};
 
 #[tokio::test]
 async fn a_standalone_node_runs_the_notify_checks_that_need_no_peer() {
@@ -58,13 +46,13 @@ async fn a_standalone_node_runs_the_notify_checks_that_need_no_peer() {
 async fn running_a_check_now_records_its_result_and_history() {
     let app = spawn_app().await;
     let token = app.token().await;
-    let disk = run(&app, &token, "disk-usage").await;
+    let disk = app.run_check(&token, "disk-usage").await;
     assert!(disk.last_check.is_some());
     assert_ne!(disk.state, CheckState::Unknown, "{disk:?}");
     assert!(disk.output.contains('%'), "{disk:?}");
 
     // Without an NTP server the Time check says so, and that is no warning.
-    let time = run(&app, &token, "time").await;
+    let time = app.run_check(&token, "time").await;
     assert_eq!(time.state, CheckState::Unknown);
     assert_eq!(time.output, "not configured");
     let unknown: Vec<Check> = app.get_json("/api/v1/checks?state=unknown", &token).await;
@@ -73,7 +61,7 @@ async fn running_a_check_now_records_its_result_and_history() {
     assert_eq!(cluster.lamp, Lamp::Green, "{:?}", cluster.lamp_reasons);
 
     // The scheduler runs it too (once at start): at least our two runs are recorded.
-    let again = run(&app, &token, "time").await;
+    let again = app.run_check(&token, "time").await;
     let detail: CheckDetail = app.get_json("/api/v1/checks/time", &token).await;
     assert!(detail.history.len() >= 2, "{:?}", detail.history);
     assert_eq!(Some(detail.history[0].at), again.last_check);
@@ -81,34 +69,6 @@ async fn running_a_check_now_records_its_result_and_history() {
         detail.history.windows(2).all(|w| w[0].at >= w[1].at),
         "newest first"
     );
-}
-
-/// A SIP service the test controls: answers OPTIONS with the status in `status`.
-async fn sip_responder(status: Arc<AtomicU16>) -> u16 {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = socket.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        while let Ok((len, from)) = socket.recv_from(&mut buf).await {
-            let request = String::from_utf8_lossy(&buf[..len]).to_string();
-            let mut reply = format!("SIP/2.0 {} Whatever\r\n", status.load(Ordering::Relaxed));
-            for line in request.lines() {
-                let lower = line.to_ascii_lowercase();
-                if ["via:", "from:", "to:", "call-id:", "cseq:"]
-                    .iter()
-                    .any(|h| lower.starts_with(h))
-                {
-                    reply.push_str(line);
-                    reply.push_str("\r\n");
-                }
-            }
-            reply.push_str("Content-Length: 0\r\n\r\n");
-            let _ = socket.send_to(reply.as_bytes(), from).await;
-        }
-    });
-    port
 }
 
 #[tokio::test]
@@ -121,7 +81,7 @@ async fn a_confirmed_critical_check_turns_the_lamp_red_until_it_recovers() {
     let app = spawn_with(settings, dir).await;
     let token = app.token().await;
 
-    let first = run(&app, &token, "asterisk-sip").await;
+    let first = app.run_check(&token, "asterisk-sip").await;
     assert_eq!(first.state, CheckState::Critical, "{first:?}");
     assert!(!first.hard, "one failure is not yet confirmed");
     let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
@@ -131,8 +91,8 @@ async fn a_confirmed_critical_check_turns_the_lamp_red_until_it_recovers() {
         "a soft problem does not light the lamp"
     );
 
-    run(&app, &token, "asterisk-sip").await;
-    let third = run(&app, &token, "asterisk-sip").await;
+    app.run_check(&token, "asterisk-sip").await;
+    let third = app.run_check(&token, "asterisk-sip").await;
     assert!(
         third.hard && third.state == CheckState::Critical,
         "{third:?}"
@@ -149,7 +109,7 @@ async fn a_confirmed_critical_check_turns_the_lamp_red_until_it_recovers() {
     );
 
     status.store(200, Ordering::Relaxed);
-    let recovered = run(&app, &token, "asterisk-sip").await;
+    let recovered = app.run_check(&token, "asterisk-sip").await;
     assert_eq!(recovered.state, CheckState::Ok, "{recovered:?}");
     let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
     assert_eq!(cluster.lamp, Lamp::Green);
@@ -204,14 +164,14 @@ async fn custom_plugin_checks_run_with_the_built_in_ones() {
     }
     assert!(!ids.contains(&"master-only"), "{ids:?}");
 
-    let trunk = run(&app, &token, "trunk").await;
+    let trunk = app.run_check(&token, "trunk").await;
     assert_eq!(trunk.state, CheckState::Critical);
     assert!(trunk.hard, "max_attempts 1 confirms at once");
     assert_eq!(trunk.output, "CRITICAL: trunk down");
     assert_eq!(trunk.name, "Custom trunk");
 
     let started = std::time::Instant::now();
-    let hung = run(&app, &token, "hung").await;
+    let hung = app.run_check(&token, "hung").await;
     assert_eq!(hung.state, CheckState::Unknown);
     assert!(
         hung.output.contains("timed out") || hung.output.contains("did not end"),
@@ -223,7 +183,7 @@ async fn custom_plugin_checks_run_with_the_built_in_ones() {
         "killed at its timeout"
     );
 
-    let garbled = run(&app, &token, "garbled").await;
+    let garbled = app.run_check(&token, "garbled").await;
     assert_eq!(garbled.state, CheckState::Unknown, "{}", garbled.output);
 
     let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;

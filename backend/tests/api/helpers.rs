@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
@@ -131,6 +132,19 @@ impl TestApp {
             .expect("GET request")
     }
 
+    /// `POST /api/v1/checks/{id}/run`: runs the check now and returns its new state.
+    pub async fn run_check(&self, token: &str, id: &str) -> pequod_api::checks::Check {
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/checks/{id}/run")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "run {id}");
+        response.json().await.expect("check")
+    }
+
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str, token: &str) -> T {
         let response = self.get(path, token).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
@@ -183,4 +197,32 @@ where
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A SIP service the test controls: answers OPTIONS with the status in `status`.
+pub async fn sip_responder(status: Arc<AtomicU16>) -> u16 {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+            let request = String::from_utf8_lossy(&buf[..len]).to_string();
+            let mut reply = format!("SIP/2.0 {} Whatever\r\n", status.load(Ordering::Relaxed));
+            for line in request.lines() {
+                let lower = line.to_ascii_lowercase();
+                if ["via:", "from:", "to:", "call-id:", "cseq:"]
+                    .iter()
+                    .any(|h| lower.starts_with(h))
+                {
+                    reply.push_str(line);
+                    reply.push_str("\r\n");
+                }
+            }
+            reply.push_str("Content-Length: 0\r\n\r\n");
+            let _ = socket.send_to(reply.as_bytes(), from).await;
+        }
+    });
+    port
 }

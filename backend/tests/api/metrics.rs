@@ -70,12 +70,7 @@ async fn metrics_parse_and_tell_role_checks_jobs_and_request_durations() {
     }];
     let app = spawn_with(settings, dir.clone()).await;
     let token = app.token().await;
-    app.client
-        .post(app.url("/api/v1/checks/trunk/run"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    app.run_check(&token, "trunk").await;
     assert_eq!(
         app.get("/api/v1/jobs", &token).await.status(),
         StatusCode::OK

@@ -3,7 +3,7 @@
 //! in between), and a check's hard state change.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use pequod::notify::Security;
 use pequod::settings::Settings;
-use pequod_api::checks::{Check, CheckState};
+use pequod_api::checks::CheckState;
 use pequod_api::notifications::{Mail, MailState, Notifications};
+use pequod_e2e::maildir::{header, messages};
 use reqwest::{Method, StatusCode};
 use tempfile::TempDir;
 
 use crate::helpers::{
-    DEADLINE, TestApp, read_problem, spawn_app, spawn_with, test_settings, wait_for,
+    DEADLINE, TestApp, read_problem, sip_responder, spawn_app, spawn_with, test_settings, wait_for,
 };
 
 const ADDRESS: &str = "ops@example.net";
@@ -68,7 +69,7 @@ impl SmtpServer {
 
     /// The received messages, raw, oldest first.
     pub fn messages(&self) -> Vec<String> {
-        read_maildir(&self.maildir.path().join("mail/new"))
+        messages(&self.maildir.path().join("mail"))
     }
 
     /// Waits for a message whose subject contains `subject`.
@@ -87,37 +88,6 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn read_maildir(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    files
-        .into_iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .collect()
-}
-
-/// A header's value, with folded lines joined.
-pub fn header(message: &str, name: &str) -> Option<String> {
-    let head = message.split("\n\n").next().unwrap_or_default();
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    let mut lines = head.lines().peekable();
-    while let Some(line) = lines.next() {
-        if line.to_ascii_lowercase().starts_with(&prefix) {
-            let mut value = line[prefix.len()..].trim().to_string();
-            while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
-                value.push(' ');
-                value.push_str(next.trim());
-                lines.next();
-            }
-            return Some(value);
-        }
-    }
-    None
 }
 
 pub fn body(message: &str) -> String {
@@ -382,46 +352,6 @@ async fn without_a_mail_server_mails_wait_in_the_queue() {
     assert_eq!(listed(&app, &token, mail.id).await, Some(mail));
 }
 
-/// A SIP service answering OPTIONS with the status in `status`.
-async fn sip_responder(status: Arc<AtomicU16>) -> u16 {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = socket.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        while let Ok((len, from)) = socket.recv_from(&mut buf).await {
-            let request = String::from_utf8_lossy(&buf[..len]).to_string();
-            let mut reply = format!("SIP/2.0 {} Whatever\r\n", status.load(Ordering::Relaxed));
-            for line in request.lines() {
-                let lower = line.to_ascii_lowercase();
-                if ["via:", "from:", "to:", "call-id:", "cseq:"]
-                    .iter()
-                    .any(|h| lower.starts_with(h))
-                {
-                    reply.push_str(line);
-                    reply.push_str("\r\n");
-                }
-            }
-            reply.push_str("Content-Length: 0\r\n\r\n");
-            let _ = socket.send_to(reply.as_bytes(), from).await;
-        }
-    });
-    port
-}
-
-async fn run_check(app: &TestApp, token: &str, id: &str) -> Check {
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/checks/{id}/run")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("check")
-}
-
 #[tokio::test]
 async fn a_hard_state_change_of_a_check_is_mailed_and_so_is_its_recovery() {
     let smtp = SmtpServer::start(SmtpServer::free_port());
@@ -434,14 +364,14 @@ async fn a_hard_state_change_of_a_check_is_mailed_and_so_is_its_recovery() {
     let token = app.token().await;
     set_address(&app, &token, ADDRESS).await;
     assert_eq!(
-        run_check(&app, &token, "asterisk-sip").await.state,
+        app.run_check(&token, "asterisk-sip").await.state,
         CheckState::Ok
     );
 
     status.store(503, Ordering::Relaxed);
-    let mut check = run_check(&app, &token, "asterisk-sip").await;
+    let mut check = app.run_check(&token, "asterisk-sip").await;
     while !check.hard {
-        check = run_check(&app, &token, "asterisk-sip").await;
+        check = app.run_check(&token, "asterisk-sip").await;
     }
     assert_eq!(check.state, CheckState::Critical);
     let hostname = app.state.agent.node().await.hostname.to_string();
@@ -461,7 +391,7 @@ async fn a_hard_state_change_of_a_check_is_mailed_and_so_is_its_recovery() {
 
     status.store(200, Ordering::Relaxed);
     assert_eq!(
-        run_check(&app, &token, "asterisk-sip").await.state,
+        app.run_check(&token, "asterisk-sip").await.state,
         CheckState::Ok
     );
     smtp.wait_for_subject("Asterisk SIP is OK (was CRITICAL)")
