@@ -15,8 +15,27 @@ use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::settings::AuthSettings;
 use crate::storage::{StorageError, Store, UserRecord};
+
+/// Login tokens and the login rate limit (the `[auth]` section of the settings).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuthSettings {
+    /// How long a login token is valid.
+    pub token_ttl_secs: u64,
+    /// Failed logins from one client address allowed within `login_window_secs`.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            token_ttl_secs: 8 * 3600,
+            login_max_failures: 5,
+            login_window_secs: 300,
+        }
+    }
+}
 
 pub const ADMIN_USER: &str = "admin";
 

@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use pequod_api::{FieldError, Problem};
 
 use crate::auth::AuthError;
+use crate::cluster::operations::ClusterError;
 use crate::storage::StorageError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -77,6 +78,25 @@ impl From<StorageError> for ApiError {
             StorageError::Database(_) | StorageError::Corrupt(_) => {
                 ApiError::Unexpected(anyhow::Error::new(err).context("the store failed"))
             }
+        }
+    }
+}
+
+impl From<ClusterError> for ApiError {
+    fn from(err: ClusterError) -> Self {
+        match err {
+            ClusterError::Invalid(errors) => ApiError::Validation(errors),
+            ClusterError::NotCached { .. } | ClusterError::NotActiveSlave { .. } => {
+                ApiError::NotFound(err.to_string())
+            }
+            ClusterError::NotInCluster
+            | ClusterError::NotMaster { .. }
+            | ClusterError::AlreadyInCluster { .. }
+            | ClusterError::PrepareOnMaster
+            | ClusterError::SlaveActive { .. }
+            | ClusterError::NoHealthySlave => ApiError::Conflict(err.to_string()),
+            ClusterError::Storage(err) => err.into(),
+            ClusterError::Unexpected(err) => ApiError::Unexpected(err),
         }
     }
 }

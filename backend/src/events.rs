@@ -4,15 +4,19 @@
 //! subscriber loses old events, never slows a publisher.
 
 use pequod_api::events::Event;
+use pequod_api::jobs::JobSummary;
 use tokio::sync::broadcast;
 
 const CAPACITY: usize = 256;
 
 /// What one service tells the others.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum DomainEvent {
     /// This node took over the master's duties (or tried to: `failed` says why not).
     TookOver(Takeover),
+    /// An operation a person or the peer started (a submitted job) has ended; jobs the
+    /// agent only records (takeovers, step-downs) are not operations.
+    OperationFinished(JobSummary),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

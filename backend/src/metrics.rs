@@ -8,12 +8,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::Utc;
-use pequod_api::checks::CheckState;
-use pequod_api::cluster::Role;
+use pequod_api::checks::{Check, CheckState};
+use pequod_api::cluster::{Cluster, Role};
 use pequod_api::jobs::{JobKind, JobState};
 
-use crate::state::AppState;
-use crate::storage::StorageError;
+use crate::checks::engine::CheckEngine;
+use crate::cluster::agent::{Agent, AgentView};
+use crate::storage::{MailCounts, NodeRecord, StorageError, Store};
 
 /// Upper bounds (seconds) of the request-duration buckets; `+Inf` is implied.
 const BUCKETS: [f64; 11] = [
@@ -120,14 +121,33 @@ fn state_value(state: CheckState) -> f64 {
     }
 }
 
-/// The whole exposition for this node.
-pub async fn render(state: &AppState) -> Result<String, StorageError> {
+/// What the exposition is read from.
+pub struct Sources<'a> {
+    pub agent: &'a Agent,
+    pub store: &'a dyn Store,
+    pub checks: &'a CheckEngine,
+    pub http: &'a HttpMetrics,
+}
+
+/// The whole exposition for this node, one metric family after the other.
+pub async fn render(state: Sources<'_>) -> Result<String, StorageError> {
     let node = state.agent.node().await;
     let view = state.agent.view();
-    let cluster = crate::cluster::view_with(state.store.as_ref(), &state.agent).await?;
+    let cluster = state.agent.cluster_view().await?;
     let job_counts = state.store.count_jobs().await?;
+    let mails = state.store.mail_counts().await?;
     let mut out = Exposition::default();
+    node_families(&mut out, &node, &view, &cluster);
+    peer_families(&mut out, &view);
+    check_families(&mut out, &state.checks.list(Some(node.role)));
+    job_families(&mut out, &job_counts);
+    mail_families(&mut out, &mails);
+    http_families(&mut out, state.http);
+    Ok(out.text)
+}
 
+/// This node: who it is, its role and epoch, the cluster IP, the lamp.
+fn node_families(out: &mut Exposition, node: &NodeRecord, view: &AgentView, cluster: &Cluster) {
     out.family(
         "pequod_info",
         "gauge",
@@ -185,7 +205,10 @@ pub async fn render(state: &AppState) -> Result<String, StorageError> {
             flag(cluster.lamp == lamp),
         );
     }
+}
 
+/// The other node's heartbeats, per link.
+fn peer_families(out: &mut Exposition, view: &AgentView) {
     out.family(
         "pequod_peer_link_up",
         "gauge",
@@ -248,14 +271,15 @@ pub async fn render(state: &AppState) -> Result<String, StorageError> {
             );
         }
     }
+}
 
-    let checks = state.checks.list(Some(node.role));
+fn check_families(out: &mut Exposition, checks: &[Check]) {
     out.family(
         "pequod_check_state",
         "gauge",
         "Each check's state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     );
-    for check in &checks {
+    for check in checks {
         out.sample(
             "pequod_check_state",
             &[
@@ -271,14 +295,16 @@ pub async fn render(state: &AppState) -> Result<String, StorageError> {
         "gauge",
         "1 when the check's state is confirmed (hard), 0 while it is being retried.",
     );
-    for check in &checks {
+    for check in checks {
         out.sample(
             "pequod_check_hard",
             &[("check", &check.id)],
             flag(check.hard),
         );
     }
+}
 
+fn job_families(out: &mut Exposition, job_counts: &[(JobKind, JobState, u64)]) {
     out.family(
         "pequod_failovers_total",
         "counter",
@@ -309,8 +335,9 @@ pub async fn render(state: &AppState) -> Result<String, StorageError> {
             total as f64,
         );
     }
+}
 
-    let mails = state.store.mail_counts().await?;
+fn mail_families(out: &mut Exposition, mails: &MailCounts) {
     out.family(
         "pequod_mails",
         "gauge",
@@ -323,14 +350,16 @@ pub async fn render(state: &AppState) -> Result<String, StorageError> {
     ] {
         out.sample("pequod_mails", &[("state", mail_state)], count as f64);
     }
+}
 
+fn http_families(out: &mut Exposition, http: &HttpMetrics) {
     let name = "pequod_http_request_duration_seconds";
     out.family(
         name,
         "histogram",
         "Time to answer an HTTP request, by route.",
     );
-    for ((method, route, status), histogram) in state.http.snapshot() {
+    for ((method, route, status), histogram) in http.snapshot() {
         let status = status.to_string();
         let labels = [
             ("method", method.as_str()),
@@ -350,8 +379,6 @@ pub async fn render(state: &AppState) -> Result<String, StorageError> {
         out.sample(&format!("{name}_sum"), &labels, histogram.sum);
         out.sample(&format!("{name}_count"), &labels, histogram.count as f64);
     }
-
-    Ok(out.text)
 }
 
 fn kind_label(kind: pequod_api::checks::CheckKind) -> &'static str {

@@ -1,5 +1,6 @@
 //! Typed settings: built-in defaults < TOML file < `PEQUOD_<SECTION>__<KEY>` environment
-//! variables < command-line flags.
+//! variables < command-line flags. Each module owns its settings type; this one only
+//! composes them into the file's sections.
 
 use std::path::{Path, PathBuf};
 
@@ -9,9 +10,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthSettings;
 use crate::checks::engine::ChecksSettings;
 use crate::cli::ServeArgs;
-use crate::cluster::services::ManagedService;
+use crate::cluster::settings::ClusterSettings;
 use crate::notify::MailSettings;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -43,36 +45,6 @@ pub struct ServerSettings {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct AuthSettings {
-    /// How long a login token is valid.
-    pub token_ttl_secs: u64,
-    /// Failed logins from one client address allowed within `login_window_secs`.
-    pub login_max_failures: u32,
-    pub login_window_secs: u64,
-}
-
-/// How this node takes part in a cluster: ports, heartbeat timing, managed services.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ClusterSettings {
-    /// Where the embedded SSH server listens (the cluster link; it accepts only trusted keys).
-    pub ssh_listen: String,
-    /// The SSH port of the other node.
-    pub peer_ssh_port: u16,
-    /// UDP port of the heartbeats, on both links.
-    pub heartbeat_port: u16,
-    /// Default profile: 100 ms / 600 ms. Fast profile for a direct cable: 50 ms / 200 ms.
-    pub heartbeat_interval_ms: u64,
-    pub dead_after_ms: u64,
-    /// A former master listens this long for a peer master before claiming the cluster IP.
-    pub startup_grace_ms: u64,
-    /// Telephony gateway probe: every so often, unreachable after so many missed rounds.
-    pub probe_interval_ms: u64,
-    pub probe_misses: u32,
-    /// Started in order on the master, stopped everywhere else.
-    pub services: Vec<ManagedService>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LogSettings {
     /// A tracing filter, e.g. `info` or `pequod=debug,info`; RUST_LOG wins when set.
     pub level: String,
@@ -87,25 +59,11 @@ impl Default for Settings {
                 ui_dir: PathBuf::from("frontend/dist"),
                 shutdown_timeout_secs: 5,
             },
-            auth: AuthSettings {
-                token_ttl_secs: 8 * 3600,
-                login_max_failures: 5,
-                login_window_secs: 300,
-            },
+            auth: AuthSettings::default(),
             log: LogSettings {
                 level: "info".into(),
             },
-            cluster: ClusterSettings {
-                ssh_listen: "0.0.0.0:2222".into(),
-                peer_ssh_port: 2222,
-                heartbeat_port: 7405,
-                heartbeat_interval_ms: 100,
-                dead_after_ms: 600,
-                startup_grace_ms: 2000,
-                probe_interval_ms: 200,
-                probe_misses: 2,
-                services: Vec::new(),
-            },
+            cluster: ClusterSettings::default(),
             checks: ChecksSettings::default(),
             mail: MailSettings::default(),
             admin_password: None,

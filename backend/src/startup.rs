@@ -15,7 +15,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{self, AuthService};
 use crate::checks::engine::CheckEngine;
-use crate::cluster::Agent;
+use crate::cluster::agent::Agent;
+use crate::cluster::operations::Operations;
 use crate::cluster::remote::RemoteHandler;
 use crate::cluster::ssh::{self, TrustedKeys};
 use crate::error::ApiError;
@@ -112,6 +113,14 @@ impl Application {
         agent.start().await?;
         let checks = CheckEngine::new(agent.clone(), events.clone(), settings.checks.clone())?;
         let checks_task = checks.start();
+        let cluster = Operations {
+            agent: agent.clone(),
+            store: store.clone(),
+            jobs: jobs.clone(),
+            trusted_keys,
+            key_path: data_dir.join(identity::SSH_KEY_FILE),
+            public_key: public_key.clone(),
+        };
         let state = AppState {
             store,
             jobs,
@@ -120,8 +129,7 @@ impl Application {
             public_key,
             agent,
             checks,
-            trusted_keys,
-            data_dir: data_dir.clone(),
+            cluster,
             http: Arc::new(crate::metrics::HttpMetrics::default()),
             notifier,
         };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::auth::AuthService;
-use crate::cluster::Agent;
+use crate::cluster::agent::Agent;
 use crate::events::EventBus;
 use crate::jobs::JobRunner;
 use crate::storage::Store;
@@ -19,9 +19,8 @@ pub struct AppState {
     pub public_key: String,
     pub agent: Agent,
     pub checks: crate::checks::engine::CheckEngine,
-    /// Keys this node's SSH server accepts; shared with the running server.
-    pub trusted_keys: crate::cluster::ssh::TrustedKeys,
-    pub data_dir: std::path::PathBuf,
+    /// Configure master, the slave operations and manual failover.
+    pub cluster: crate::cluster::operations::Operations,
     /// HTTP request durations for `/metrics`.
     pub http: Arc<crate::metrics::HttpMetrics>,
     pub notifier: crate::notify::Notifier,

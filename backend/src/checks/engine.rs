@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::catalog::{BUILTIN_CHECKS, CheckDefinition};
 use super::plugin::{self, PluginCommand};
 use super::{CheckResult, CheckStatus, ami, disk, raid, sip, time};
-use crate::cluster::Agent;
+use crate::cluster::agent::Agent;
 use crate::events::EventBus;
 
 const HISTORY: usize = 20;

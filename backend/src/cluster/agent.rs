@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use pequod_api::cluster::Role;
+use pequod_api::cluster::{Cluster, ClusterMode, Lamp, Role};
 use pequod_api::events::Event;
 use pequod_api::jobs::JobKind;
 use pequod_api::slaves::SlaveState;
@@ -18,12 +18,12 @@ use tokio::sync::{Mutex, watch};
 use super::config::{ClusterConfig, Member};
 use super::decide::{self, Action, Decision, Health, PeerView, Snapshot, Startup};
 use super::heartbeat::{Heartbeats, Link, LinkEndpoints, OwnState};
+use super::settings::ClusterSettings;
 use super::vip::{self, ClusterIp};
-use super::{probe, services};
+use super::{lamp, probe, services};
 use crate::events::EventBus;
 use crate::jobs::JobRunner;
-use crate::settings::ClusterSettings;
-use crate::storage::{NodeRecord, Store};
+use crate::storage::{NodeRecord, StorageError, Store};
 
 /// What the API shows about the agent's latest cycle.
 #[derive(Debug, Clone, Default)]
@@ -687,11 +687,54 @@ impl Agent {
     }
 
     pub async fn publish_cluster(&self) {
-        let state = self.inner.store.clone();
-        match super::view_with(state.as_ref(), self).await {
+        match self.cluster_view().await {
             Ok(cluster) => self.inner.events.publish(Event::Cluster(cluster)),
             Err(err) => tracing::error!(error = %err, "could not build the cluster view"),
         }
+    }
+}
+
+impl Agent {
+    /// `GET /api/v1/cluster`: this node's role, epoch, the cluster IP and its holder,
+    /// and the lamp.
+    pub async fn cluster_view(&self) -> Result<Cluster, StorageError> {
+        let node = self.node().await;
+        let config = self.inner.store.load_cluster().await?;
+        let failures = self.inner.store.unacknowledged_failures().await?;
+        let seen = self.view();
+        let (mut lamp, mut lamp_reasons) = lamp::lamp(&failures, &self.checks());
+        // A cluster warning (a link down, the slave gone) is worth a yellow lamp.
+        if let Some(warning) = seen
+            .last_decision
+            .as_ref()
+            .filter(|d| d.action == decide::Action::Warn && node.role != Role::Standalone)
+        {
+            if lamp == Lamp::Green {
+                lamp = Lamp::Yellow;
+            }
+            lamp_reasons.insert(0, warning.reason.clone());
+        }
+        let vip_holder = if seen.holds_vip {
+            Some(node.hostname.to_string())
+        } else if seen.peer_holds_vip {
+            seen.peer.as_ref().map(|p| p.hostname.clone())
+        } else {
+            None
+        };
+        let configured = config.is_some() && node.role != Role::Standalone;
+        Ok(Cluster {
+            mode: if configured {
+                ClusterMode::Cluster
+            } else {
+                ClusterMode::Standalone
+            },
+            role: node.role,
+            epoch: node.epoch,
+            cluster_ip: config.filter(|_| configured).map(|c| c.cluster_ip),
+            vip_holder,
+            lamp,
+            lamp_reasons,
+        })
     }
 }
 

@@ -1,7 +1,8 @@
-//! The commands one node runs on the other over the SSH control channel: `hello`,
-//! `pair` (become the slave of this master), `leave` (become standby) and `handover`
-//! (the slave stands ready for a manual failover), `notification_email` (the master's
-//! new notification address). Inputs and outputs are JSON.
+//! The commands one node runs on the other over the SSH control channel, as one typed
+//! enum shared by the caller (`Peer`) and the callee (`RemoteHandler`): `hello`, `pair`
+//! (become the slave of this master), `leave` (become standby), `handover` (the slave
+//! stands ready for a manual failover) and `notification_email` (the master's new
+//! notification address). Inputs and outputs travel as JSON.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -46,6 +47,56 @@ pub struct PairResponse {
     pub cluster_interface: String,
 }
 
+/// A command one node asks of the other, with its input.
+#[derive(Debug, Clone)]
+pub enum PeerCommand {
+    /// Who are you? Answers `Hello`.
+    Hello,
+    /// Become the slave of this master. Answers `PairResponse`.
+    Pair(Box<PairRequest>),
+    /// Leave the cluster and become standby.
+    Leave,
+    /// Stand ready to take over for a manual failover.
+    Handover,
+    /// The master's new notification address.
+    NotificationEmail(String),
+}
+
+impl PeerCommand {
+    /// The name the command travels under on the SSH channel.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PeerCommand::Hello => "hello",
+            PeerCommand::Pair(_) => "pair",
+            PeerCommand::Leave => "leave",
+            PeerCommand::Handover => "handover",
+            PeerCommand::NotificationEmail(_) => "notification_email",
+        }
+    }
+
+    fn input(&self) -> serde_json::Result<Vec<u8>> {
+        match self {
+            PeerCommand::Hello | PeerCommand::Leave | PeerCommand::Handover => {
+                serde_json::to_vec(&())
+            }
+            PeerCommand::Pair(request) => serde_json::to_vec(request),
+            PeerCommand::NotificationEmail(email) => serde_json::to_vec(email),
+        }
+    }
+
+    /// The command as it arrives: its name and its JSON input.
+    pub fn parse(name: &str, input: &[u8]) -> Result<Self, String> {
+        Ok(match name {
+            "hello" => PeerCommand::Hello,
+            "pair" => PeerCommand::Pair(Box::new(parse(input)?)),
+            "leave" => PeerCommand::Leave,
+            "handover" => PeerCommand::Handover,
+            "notification_email" => PeerCommand::NotificationEmail(parse(input)?),
+            other => return Err(format!("unknown command {other:?}")),
+        })
+    }
+}
+
 /// Serves the commands on this node.
 pub struct RemoteHandler {
     pub agent: Agent,
@@ -57,13 +108,14 @@ pub struct RemoteHandler {
 impl CommandHandler for RemoteHandler {
     async fn handle(&self, _peer: &str, command: &str, input: Vec<u8>) -> Result<Vec<u8>, String> {
         tracing::info!(command, "control command from the peer");
-        let result = match command {
-            "hello" => self.hello().await,
-            "pair" => self.pair(parse(&input)?).await,
-            "leave" => self.leave().await,
-            "handover" => self.handover().await,
-            "notification_email" => self.notification_email(parse(&input)?).await,
-            other => Err(anyhow::anyhow!("unknown command {other:?}")),
+        let result = match PeerCommand::parse(command, &input)? {
+            PeerCommand::Hello => self.hello().await.and_then(|a| json(&a)),
+            PeerCommand::Pair(request) => self.pair(*request).await.and_then(|a| json(&a)),
+            PeerCommand::Leave => self.leave().await.map(|()| Vec::new()),
+            PeerCommand::Handover => self.handover().await.map(|()| Vec::new()),
+            PeerCommand::NotificationEmail(email) => {
+                self.notification_email(email).await.map(|()| Vec::new())
+            }
         };
         result.map_err(|e| format!("{e:#}"))
     }
@@ -78,9 +130,9 @@ fn json(value: &impl Serialize) -> anyhow::Result<Vec<u8>> {
 }
 
 impl RemoteHandler {
-    async fn hello(&self) -> anyhow::Result<Vec<u8>> {
+    async fn hello(&self) -> anyhow::Result<Hello> {
         let node = self.agent.node().await;
-        json(&Hello {
+        Ok(Hello {
             node_id: node.id,
             hostname: node.hostname,
             role: node.role,
@@ -88,7 +140,7 @@ impl RemoteHandler {
         })
     }
 
-    async fn pair(&self, request: PairRequest) -> anyhow::Result<Vec<u8>> {
+    async fn pair(&self, request: PairRequest) -> anyhow::Result<PairResponse> {
         let node = self.agent.node().await;
         anyhow::ensure!(
             matches!(node.role, Role::Standalone | Role::Standby | Role::Slave),
@@ -123,7 +175,7 @@ impl RemoteHandler {
             .set_membership(Role::Slave, request.epoch, Some(&config))
             .await?;
         tracing::info!(master = %config.master.hostname, epoch = request.epoch, "this node is now slave");
-        json(&PairResponse {
+        Ok(PairResponse {
             node_id: node.id,
             hostname: node.hostname,
             public_key: self.public_key.clone(),
@@ -132,19 +184,19 @@ impl RemoteHandler {
         })
     }
 
-    async fn leave(&self) -> anyhow::Result<Vec<u8>> {
+    async fn leave(&self) -> anyhow::Result<()> {
         let node = self.agent.node().await;
         let config = self.agent.store().load_cluster().await?;
         self.agent
             .set_membership(Role::Standby, node.epoch, config.as_ref())
             .await?;
         tracing::info!("this node left the cluster and is standby");
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// The master changed the notification address: store it and run on with the
     /// changed configuration, so a takeover mails the new address.
-    async fn notification_email(&self, email: String) -> anyhow::Result<Vec<u8>> {
+    async fn notification_email(&self, email: String) -> anyhow::Result<()> {
         let node = self.agent.node().await;
         anyhow::ensure!(
             node.role == Role::Slave,
@@ -159,37 +211,101 @@ impl RemoteHandler {
             .set_membership(node.role, node.epoch, config.as_ref())
             .await?;
         tracing::info!(email, "the master changed the notification address");
-        Ok(Vec::new())
+        Ok(())
     }
 
-    async fn handover(&self) -> anyhow::Result<Vec<u8>> {
-        self.agent.expect_handover().await?;
-        Ok(Vec::new())
+    async fn handover(&self) -> anyhow::Result<()> {
+        self.agent.expect_handover().await
     }
 }
 
-/// Runs a command on the other node with this node's key.
-pub async fn call(
-    key_path: &Path,
-    addr: SocketAddr,
-    policy: HostKeyPolicy,
-    command: &str,
-    input: &impl Serialize,
-) -> Result<CallOutput, SshError> {
-    let key = ssh::load_node_key(key_path).map_err(|e| SshError::Protocol {
-        addr,
-        message: format!("{e:#}"),
-    })?;
-    let input = serde_json::to_vec(input).map_err(|e| SshError::Protocol {
-        addr,
-        message: e.to_string(),
-    })?;
-    ssh::call(addr, &key, policy, command, &input, TIMEOUT).await
+/// The other node as seen from this one: where it listens and which host key it must
+/// present. Each method is one `PeerCommand` with its typed answer.
+pub struct Peer<'a> {
+    pub key_path: &'a Path,
+    pub addr: SocketAddr,
+    pub policy: HostKeyPolicy,
 }
 
-pub fn decode<T: DeserializeOwned>(output: &CallOutput, addr: SocketAddr) -> Result<T, SshError> {
+impl Peer<'_> {
+    /// Who answers at the address, and the host key it presented.
+    pub async fn hello(&self) -> Result<(Hello, String), SshError> {
+        let output = self.send(&PeerCommand::Hello).await?;
+        Ok((decode(&output, self.addr)?, output.host_key))
+    }
+
+    pub async fn pair(&self, request: PairRequest) -> Result<PairResponse, SshError> {
+        let output = self.send(&PeerCommand::Pair(Box::new(request))).await?;
+        decode(&output, self.addr)
+    }
+
+    pub async fn leave(&self) -> Result<(), SshError> {
+        self.send(&PeerCommand::Leave).await.map(drop)
+    }
+
+    pub async fn handover(&self) -> Result<(), SshError> {
+        self.send(&PeerCommand::Handover).await.map(drop)
+    }
+
+    pub async fn notification_email(&self, email: &str) -> Result<(), SshError> {
+        self.send(&PeerCommand::NotificationEmail(email.to_string()))
+            .await
+            .map(drop)
+    }
+
+    /// Runs a command on the other node with this node's key.
+    async fn send(&self, command: &PeerCommand) -> Result<CallOutput, SshError> {
+        let addr = self.addr;
+        let key = ssh::load_node_key(self.key_path).map_err(|e| SshError::Protocol {
+            addr,
+            message: format!("{e:#}"),
+        })?;
+        let input = command.input().map_err(|e| SshError::Protocol {
+            addr,
+            message: e.to_string(),
+        })?;
+        ssh::call(
+            addr,
+            &key,
+            self.policy.clone(),
+            command.name(),
+            &input,
+            TIMEOUT,
+        )
+        .await
+    }
+}
+
+fn decode<T: DeserializeOwned>(output: &CallOutput, addr: SocketAddr) -> Result<T, SshError> {
     serde_json::from_slice(&output.stdout).map_err(|e| SshError::Protocol {
         addr,
         message: format!("unexpected answer: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_is_understood_by_its_own_name_and_input() {
+        let commands = [
+            PeerCommand::Hello,
+            PeerCommand::Leave,
+            PeerCommand::Handover,
+            PeerCommand::NotificationEmail("ops@example.com".into()),
+        ];
+        for command in commands {
+            let input = command.input().expect("serialisable");
+            let parsed = PeerCommand::parse(command.name(), &input).expect("understood");
+            assert_eq!(parsed.name(), command.name());
+            if let PeerCommand::NotificationEmail(email) = parsed {
+                assert_eq!(email, "ops@example.com");
+            }
+        }
+        let err = PeerCommand::parse("reboot", b"null").expect_err("unknown");
+        assert!(err.contains("unknown command"), "{err}");
+        let err = PeerCommand::parse("pair", b"{}").expect_err("no config");
+        assert!(err.contains("not valid"), "{err}");
+    }
 }

@@ -10,7 +10,7 @@ use pequod_api::events::Event;
 use pequod_api::jobs::{Job, JobKind, JobState, JobSummary, LogLine, StepState};
 use tokio::sync::Mutex;
 
-use crate::events::EventBus;
+use crate::events::{DomainEvent, EventBus};
 use crate::storage::{StorageError, Store};
 
 #[derive(Clone)]
@@ -130,6 +130,10 @@ impl JobRunner {
                     ctx.update(|job| finish_failed(job, error)).await;
                 }
             }
+            let finished = ctx.job.lock().await.summary.clone();
+            runner
+                .events
+                .announce(DomainEvent::OperationFinished(finished));
         });
         Ok(summary)
     }

@@ -140,11 +140,15 @@ pub fn check_change(node: &str, check: &Check, from: CheckState) -> Content {
     }
 }
 
-/// What a takeover job tells: the decision sentence first, the epoch claimed.
+/// A takeover as the agent announced it, with the job that records its steps.
 pub struct Takeover<'a> {
     pub node: &'a str,
     pub previous_master: Option<&'a str>,
     pub epoch: u64,
+    /// The decision sentence.
+    pub reason: &'a str,
+    /// Why the takeover did not complete (no cluster IP, a service down), if it did not.
+    pub failed: Option<&'a str>,
     pub job: &'a Job,
 }
 
@@ -155,33 +159,35 @@ fn log_lines(job: &Job) -> Vec<&str> {
         .collect()
 }
 
-/// The epoch a takeover claimed, as its job log says ("claimed epoch 3").
-pub fn claimed_epoch(job: &Job) -> Option<u64> {
-    log_lines(job)
-        .iter()
-        .find_map(|line| line.strip_prefix("claimed epoch "))
-        .and_then(|n| n.trim().parse().ok())
-}
-
 pub fn takeover(takeover: &Takeover<'_>) -> Content {
     let job = takeover.job;
     let lines = log_lines(job);
-    let reason = lines.first().copied().unwrap_or("(no reason recorded)");
+    let reason = takeover.reason;
     let at = job.summary.finished_at.unwrap_or(job.summary.created_at);
     let how = match job.summary.kind {
         JobKind::ManualFailover => "manual failover",
         _ => "automatic failover",
     };
-    let mut body = format!(
-        "{node} took over as master of the cluster ({how}).\n\n\
-         Why:        {reason}\n\
+    let mut body = match takeover.failed {
+        None => format!(
+            "{node} took over as master of the cluster ({how}).\n\n",
+            node = takeover.node
+        ),
+        Some(error) => format!(
+            "{node} took the master's role ({how}) but the takeover FAILED: {error}\n\
+             The telephony services may not be available. See the job log on {node}.\n\n",
+            node = takeover.node
+        ),
+    };
+    body.push_str(&format!(
+        "Why:        {reason}\n\
          When:       {at}\n\
          Epoch:      {epoch}\n\
          New master: {node}\n",
         node = takeover.node,
         at = when(at),
         epoch = takeover.epoch,
-    );
+    ));
     if let Some(old) = takeover.previous_master {
         body.push_str(&format!(
             "Old master: {old} (now standby; bring it back with \"Add again\")\n"
@@ -192,13 +198,17 @@ pub fn takeover(takeover: &Takeover<'_>) -> Content {
         body.push_str(&format!("  - {line}\n"));
     }
     body.push_str(FOOTER);
-    Content {
-        subject: format!(
+    let subject = match takeover.failed {
+        None => format!(
             "[Pequod] Failover: {} is now master (epoch {})",
             takeover.node, takeover.epoch
         ),
-        body,
-    }
+        Some(_) => format!(
+            "[Pequod] Failover FAILED: {} could not take over fully (epoch {})",
+            takeover.node, takeover.epoch
+        ),
+    };
+    Content { subject, body }
 }
 
 /// Add slave, Remove, Add again and a manual failover started here: the outcome and
@@ -321,11 +331,13 @@ mod tests {
                 "added 10.77.0.10/24 to eth0",
             ],
         );
-        assert_eq!(claimed_epoch(&job), Some(3));
+        let reason = "No heartbeat from node1 on either link for 600 ms: taking over.";
         let content = takeover(&Takeover {
             node: "node2",
             previous_master: Some("node1"),
             epoch: 3,
+            reason,
+            failed: None,
             job: &job,
         });
         assert_eq!(
@@ -341,6 +353,27 @@ mod tests {
         );
         assert!(content.body.contains("Old master: node1"));
         assert!(content.body.contains("automatic failover"));
+        assert!(!content.body.contains("FAILED"));
+
+        let failed = takeover(&Takeover {
+            node: "node2",
+            previous_master: Some("node1"),
+            epoch: 3,
+            reason,
+            failed: Some("could not add the cluster IP: permission denied"),
+            job: &job,
+        });
+        assert_eq!(
+            failed.subject,
+            "[Pequod] Failover FAILED: node2 could not take over fully (epoch 3)"
+        );
+        assert!(
+            failed
+                .body
+                .contains("FAILED: could not add the cluster IP: permission denied"),
+            "{}",
+            failed.body
+        );
     }
 
     #[test]

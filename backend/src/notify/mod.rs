@@ -21,9 +21,8 @@ use tokio::sync::{Mutex, Notify, broadcast};
 
 pub use settings::{MailSettings, Security};
 
-use crate::cluster::Agent;
-use crate::cluster::agent::{MANUAL_TAKEOVER_TITLE, TAKEOVER_TITLE};
-use crate::events::EventBus;
+use crate::cluster::agent::Agent;
+use crate::events::{DomainEvent, EventBus, Takeover};
 use crate::storage::{MailRecord, NewMail, StorageError, Store};
 
 /// How many mails `GET /notifications` lists.
@@ -119,9 +118,12 @@ impl Notifier {
     pub fn start(&self, events: &EventBus) -> Vec<tokio::task::JoinHandle<()>> {
         let watcher = self.clone();
         let receiver = events.subscribe();
+        let domain_watcher = self.clone();
+        let domain = events.subscribe_domain();
         let sender = self.clone();
         vec![
             tokio::spawn(async move { watcher.watch(receiver).await }),
+            tokio::spawn(async move { domain_watcher.watch_domain(domain).await }),
             tokio::spawn(async move { sender.run_sender().await }),
         ]
     }
@@ -187,13 +189,12 @@ impl Notifier {
             .public_key
             .clone()
             .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
-        let told = crate::cluster::remote::call(
-            &self.inner.key_path,
+        let told = crate::cluster::remote::Peer {
+            key_path: &self.inner.key_path,
             addr,
             policy,
-            "notification_email",
-            &email.as_str(),
-        )
+        }
+        .notification_email(email.as_str())
         .await;
         match told {
             Ok(_) => {
@@ -374,7 +375,6 @@ impl Notifier {
                             .await;
                     }
                 }
-                Ok(Event::Job(job)) if job.state.is_finished() => self.on_job(&job).await,
                 Ok(Event::Job(_) | Event::Cluster(_)) => {}
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the notifier missed events");
@@ -384,12 +384,43 @@ impl Notifier {
         }
     }
 
-    async fn on_job(&self, summary: &JobSummary) {
-        let takeover = matches!(
-            summary.kind,
-            JobKind::AutomaticFailover | JobKind::ManualFailover
-        ) && (summary.title == TAKEOVER_TITLE
-            || summary.title == MANUAL_TAKEOVER_TITLE);
+    /// Takeovers are mailed from the agent's announcement, with what it did.
+    async fn watch_domain(&self, mut events: broadcast::Receiver<DomainEvent>) {
+        loop {
+            match events.recv().await {
+                Ok(DomainEvent::TookOver(takeover)) => self.on_takeover(&takeover).await,
+                Ok(DomainEvent::OperationFinished(summary)) => self.on_operation(&summary).await,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "the notifier missed domain events");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn on_takeover(&self, takeover: &Takeover) {
+        let job = match self.inner.store.get_job(takeover.job).await {
+            Ok(job) => job,
+            Err(err) => {
+                tracing::error!(job = takeover.job, error = %err, "could not read the takeover job to mail about it");
+                return;
+            }
+        };
+        let hostname = self.inner.agent.node().await.hostname.to_string();
+        let content = compose::takeover(&compose::Takeover {
+            node: &hostname,
+            previous_master: takeover.previous_master.as_deref(),
+            epoch: takeover.epoch,
+            reason: &takeover.reason,
+            failed: takeover.failed.as_deref(),
+            job: &job,
+        });
+        self.notify(Some(format!("job:{}", takeover.job)), content)
+            .await;
+    }
+
+    /// Add slave, Remove, Add again, and a manual failover that failed here.
+    async fn on_operation(&self, summary: &JobSummary) {
         let slave_change = matches!(
             summary.kind,
             JobKind::AddSlave | JobKind::RemoveSlave | JobKind::ReaddSlave
@@ -398,7 +429,7 @@ impl Notifier {
         // unless it failed (then there is no new master to tell).
         let failed_handover =
             summary.kind == JobKind::ManualFailover && summary.state != JobState::Succeeded;
-        if !(takeover || slave_change || failed_handover) {
+        if !(slave_change || failed_handover) {
             return;
         }
         let job = match self.inner.store.get_job(summary.id).await {
@@ -408,23 +439,8 @@ impl Notifier {
                 return;
             }
         };
-        let node = self.inner.agent.node().await;
-        let hostname = node.hostname.to_string();
-        let content = if takeover {
-            let config = self.inner.store.load_cluster().await.ok().flatten();
-            let previous = config
-                .as_ref()
-                .and_then(|c| c.slave.as_ref())
-                .map(|m| m.hostname.to_string());
-            compose::takeover(&compose::Takeover {
-                node: &hostname,
-                previous_master: previous.as_deref(),
-                epoch: compose::claimed_epoch(&job).unwrap_or(node.epoch),
-                job: &job,
-            })
-        } else {
-            compose::cluster_job(&hostname, &job)
-        };
+        let hostname = self.inner.agent.node().await.hostname.to_string();
+        let content = compose::cluster_job(&hostname, &job);
         self.notify(Some(format!("job:{}", summary.id)), content)
             .await;
     }

@@ -26,7 +26,7 @@ pub async fn get_cluster(
     _user: AuthUser,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Cluster>, ApiError> {
-    Ok(web::Json(crate::cluster::view(&state).await?))
+    Ok(web::Json(state.agent.cluster_view().await?))
 }
 
 /// Configure master.
@@ -52,7 +52,7 @@ pub async fn configure_master(
     state: web::Data<AppState>,
     body: ValidJson<ConfigureMaster>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = crate::cluster::flows::configure_master(&state, body.0).await?;
+    let job = state.cluster.configure_master(body.0).await?;
     Ok(super::accepted(job))
 }
 
@@ -74,6 +74,6 @@ pub async fn failover(
     _user: AuthUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = crate::cluster::flows::manual_failover(&state).await?;
+    let job = state.cluster.manual_failover().await?;
     Ok(super::accepted(job))
 }

@@ -40,7 +40,13 @@ pub async fn healthz() -> web::Json<Health> {
 pub async fn metrics(
     state: web::Data<crate::state::AppState>,
 ) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
-    let text = crate::metrics::render(&state).await?;
+    let text = crate::metrics::render(crate::metrics::Sources {
+        agent: &state.agent,
+        store: state.store.as_ref(),
+        checks: &state.checks,
+        http: &state.http,
+    })
+    .await?;
     Ok(actix_web::HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))

@@ -180,6 +180,9 @@ pub async fn prepare_slave(
     state: web::Data<AppState>,
     body: ValidJson<PrepareSlave>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = crate::cluster::flows::prepare_slave(&state, body.0.master_public_key).await?;
+    let job = state
+        .cluster
+        .prepare_slave(body.0.master_public_key)
+        .await?;
     Ok(super::accepted(job))
 }

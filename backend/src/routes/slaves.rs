@@ -5,7 +5,6 @@ use pequod_api::Problem;
 use pequod_api::jobs::JobAccepted;
 use pequod_api::slaves::{AddSlave, ReaddSlave, Slave};
 
-use crate::cluster::flows;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, ValidJson};
 use crate::state::AppState;
@@ -64,7 +63,7 @@ pub async fn add_slave(
     state: web::Data<AppState>,
     body: ValidJson<AddSlave>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(super::accepted(flows::add_slave(&state, body.0).await?))
+    Ok(super::accepted(state.cluster.add_slave(body.0).await?))
 }
 
 /// Remove slave.
@@ -89,7 +88,7 @@ pub async fn remove_slave(
     hostname: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(super::accepted(
-        flows::remove_slave(&state, &hostname).await?,
+        state.cluster.remove_slave(&hostname).await?,
     ))
 }
 
@@ -124,6 +123,6 @@ pub async fn readd_slave(
         crate::extract::parse_json(&body)?
     };
     Ok(super::accepted(
-        flows::readd_slave(&state, &hostname, request).await?,
+        state.cluster.readd_slave(&hostname, request).await?,
     ))
 }

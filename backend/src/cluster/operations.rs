@@ -1,0 +1,739 @@
+//! The seed's cluster operations as jobs: Configure master, Prepare slave, Add slave,
+//! Remove, Add again and Manual failover. Each validates its input before a job
+//! starts (bad input changes nothing), then runs as steps a person can follow.
+//! Refusals are `ClusterError`s; the HTTP layer decides what status each one is.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pequod_api::FieldError;
+use pequod_api::Hostname;
+use pequod_api::cluster::{ConfigureMaster, Role};
+use pequod_api::jobs::{JobKind, JobSummary};
+use pequod_api::slaves::{AddSlave, ReaddSlave, SlaveState};
+use rand::RngCore;
+
+use super::agent::Agent;
+use super::config::{ClusterConfig, Member};
+use super::remote::{PairRequest, Peer};
+use super::services;
+use super::ssh::{HostKeyPolicy, TrustedKeys};
+use super::vip::{self, ClusterIp};
+use crate::jobs::{JobContext, JobRunner};
+use crate::storage::{StorageError, Store};
+
+/// Why a cluster operation was refused before it started (or could not start).
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Some fields of the request are invalid; nothing was changed.
+    #[error("{} field(s) are invalid", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error("this node is not in a cluster: run Configure master first")]
+    NotInCluster,
+    /// Cluster changes are made on the master; `cluster_ip` is where to find it.
+    #[error(
+        "this node is {}; make cluster changes on the master at the cluster IP {cluster_ip}",
+        .role.as_str()
+    )]
+    NotMaster { role: Role, cluster_ip: String },
+    #[error(
+        "this node is already {}; a cluster is configured once, on a standalone node",
+        .role.as_str()
+    )]
+    AlreadyInCluster { role: Role },
+    #[error("this node is master; Prepare slave runs on the node that is to become the slave")]
+    PrepareOnMaster,
+    #[error("{hostname} is already the active slave; remove it first")]
+    SlaveActive { hostname: String },
+    #[error("no slave {hostname} is cached on this master")]
+    NotCached { hostname: String },
+    #[error("{hostname} is not the active slave of this master")]
+    NotActiveSlave { hostname: String },
+    #[error("there is no healthy slave to take over: a failover now would leave no master")]
+    NoHealthySlave,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ClusterError {
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        ClusterError::Invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+}
+
+/// What the cluster operations act on: the agent, the store, the job runner and this
+/// node's SSH identity.
+#[derive(Clone)]
+pub struct Operations {
+    pub agent: Agent,
+    pub store: Arc<dyn Store>,
+    pub jobs: JobRunner,
+    /// Keys this node's SSH server accepts; shared with the running server.
+    pub trusted_keys: TrustedKeys,
+    /// This node's SSH private key, for the calls to the peer.
+    pub key_path: PathBuf,
+    /// This node's SSH public key (OpenSSH format).
+    pub public_key: String,
+}
+
+impl Operations {
+    /// Refuses calls that only the master may make, naming where to go instead.
+    async fn require_master(&self) -> Result<ClusterConfig, ClusterError> {
+        let node = self.agent.node().await;
+        let config = self.store.load_cluster().await?;
+        match (node.role, config) {
+            (Role::Master, Some(config)) => Ok(config),
+            (Role::Standalone, _) | (_, None) => Err(ClusterError::NotInCluster),
+            (role, Some(config)) => Err(ClusterError::NotMaster {
+                role,
+                cluster_ip: config
+                    .cluster_ip
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            }),
+        }
+    }
+}
+
+fn parse_ip(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<IpAddr> {
+    match text.trim().parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            errors.push(FieldError {
+                field: field.into(),
+                message: format!("{text:?} is not an IP address"),
+            });
+            None
+        }
+    }
+}
+
+fn push(errors: &mut Vec<FieldError>, field: &str, message: impl Into<String>) {
+    errors.push(FieldError {
+        field: field.into(),
+        message: message.into(),
+    });
+}
+
+/// The first IPv4 address of an interface, or a field error.
+fn ipv4_of(
+    interfaces: &[pequod_api::nodes::Interface],
+    field: &str,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<IpAddr> {
+    let Some(interface) = interfaces.iter().find(|i| i.name == name) else {
+        let names: Vec<&str> = interfaces
+            .iter()
+            .filter(|i| !i.loopback)
+            .map(|i| i.name.as_str())
+            .collect();
+        push(
+            errors,
+            field,
+            format!(
+                "this node has no interface {name:?} (it has: {})",
+                names.join(", ")
+            ),
+        );
+        return None;
+    };
+    let ip = interface
+        .addresses
+        .iter()
+        .filter_map(|a| a.address.parse::<IpAddr>().ok())
+        .find(IpAddr::is_ipv4);
+    if ip.is_none() {
+        push(
+            errors,
+            field,
+            format!("{name} has no IPv4 address: configure it first"),
+        );
+    }
+    ip
+}
+
+struct SlaveTarget {
+    hostname: Hostname,
+    telephony_ip: IpAddr,
+    sync_ip: IpAddr,
+    policy: HostKeyPolicy,
+}
+
+fn check_slave_addresses(
+    telephony_ip: &str,
+    sync_ip: &str,
+    master: &Member,
+) -> Result<(IpAddr, IpAddr), ClusterError> {
+    let mut errors = Vec::new();
+    let telephony = parse_ip("telephony_ip", telephony_ip, &mut errors);
+    let sync = parse_ip("sync_ip", sync_ip, &mut errors);
+    if let (Some(t), Some(s)) = (telephony, sync) {
+        if t == s {
+            push(
+                &mut errors,
+                "sync_ip",
+                "must be the slave's address on the cluster network, not its telephony address",
+            );
+        }
+        if t == master.telephony_ip {
+            push(&mut errors, "telephony_ip", "is the master's own address");
+        }
+        if s == master.sync_ip {
+            push(&mut errors, "sync_ip", "is the master's own address");
+        }
+    }
+    match (telephony, sync) {
+        (Some(t), Some(s)) if errors.is_empty() => Ok((t, s)),
+        _ => Err(ClusterError::Invalid(errors)),
+    }
+}
+
+impl Operations {
+    /// "Configure master".
+    pub async fn configure_master(
+        &self,
+        request: ConfigureMaster,
+    ) -> Result<JobSummary, ClusterError> {
+        let node = self.agent.node().await;
+        if node.role != Role::Standalone {
+            return Err(ClusterError::AlreadyInCluster { role: node.role });
+        }
+        let mut errors = Vec::new();
+        let cluster_ip = match ClusterIp::parse(request.cluster_ip.trim()) {
+            Ok(ip) => Some(ip),
+            Err(message) => {
+                push(&mut errors, "cluster_ip", message);
+                None
+            }
+        };
+        let interfaces = crate::netif::list_interfaces().await?;
+        let telephony_ip = ipv4_of(
+            &interfaces,
+            "telephony_interface",
+            &request.telephony_interface,
+            &mut errors,
+        );
+        let sync_ip = ipv4_of(
+            &interfaces,
+            "cluster_interface",
+            &request.cluster_interface,
+            &mut errors,
+        );
+        if request.telephony_interface == request.cluster_interface {
+            push(
+                &mut errors,
+                "cluster_interface",
+                "must be another interface than the telephony network's",
+            );
+        }
+        if !pequod_api::is_email_address(request.notification_email.trim()) {
+            push(
+                &mut errors,
+                "notification_email",
+                format!("{:?} is not an e-mail address", request.notification_email),
+            );
+        }
+        let mut gateways = Vec::new();
+        for (i, gateway) in request.gateways.iter().enumerate() {
+            if let Some(ip) = parse_ip(&format!("gateways[{i}]"), gateway, &mut errors) {
+                gateways.push(ip);
+            }
+        }
+        if let (Some(ip), Some(IpAddr::V4(own))) = (cluster_ip, telephony_ip)
+            && ip.address == own
+        {
+            push(
+                &mut errors,
+                "cluster_ip",
+                "must differ from the node's own address on the telephony network",
+            );
+        }
+        if !errors.is_empty() {
+            return Err(ClusterError::Invalid(errors));
+        }
+        let (Some(cluster_ip), Some(telephony_ip), Some(sync_ip)) =
+            (cluster_ip, telephony_ip, sync_ip)
+        else {
+            return Err(ClusterError::Invalid(errors));
+        };
+        if vip::in_use(
+            &request.telephony_interface,
+            cluster_ip.address,
+            Duration::from_secs(1),
+        )
+        .await?
+        {
+            return Err(ClusterError::field(
+                "cluster_ip",
+                format!(
+                    "{} is already in use on the telephony network",
+                    cluster_ip.address
+                ),
+            ));
+        }
+
+        let hostname = request.hostname.unwrap_or(node.hostname.clone());
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let config = ClusterConfig {
+            cluster_ip: cluster_ip.to_string(),
+            notification_email: request.notification_email.trim().to_string(),
+            gateways,
+            secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
+            master: Member {
+                node_id: Some(node.id),
+                hostname: hostname.clone(),
+                telephony_ip,
+                sync_ip,
+                telephony_interface: Some(request.telephony_interface.clone()),
+                cluster_interface: Some(request.cluster_interface.clone()),
+                public_key: Some(self.public_key.clone()),
+                state: SlaveState::Active,
+            },
+            slave: None,
+        };
+        let agent = self.agent.clone();
+        let services = self.agent.settings().services.clone();
+        let interface = request.telephony_interface.clone();
+        Ok(self
+            .jobs
+            .submit(
+                JobKind::ConfigureMaster,
+                format!("Configure master {hostname}"),
+                &[
+                    "Store the cluster configuration",
+                    "Claim the cluster IP",
+                    "Start managed services",
+                    "Start the cluster agent",
+                ],
+                move |ctx: JobContext| async move {
+                    ctx.step(0).await;
+                    if hostname != agent.node().await.hostname {
+                        agent.set_hostname(hostname.clone()).await?;
+                        ctx.log(format!("host name set to {hostname}")).await;
+                    }
+                    let epoch = agent.node().await.epoch.max(1);
+                    ctx.step(1).await;
+                    vip::add(&interface, cluster_ip).await?;
+                    ctx.log(format!("added {cluster_ip} to {interface}")).await;
+                    vip::announce(&interface, cluster_ip).await?;
+                    ctx.log("sent gratuitous ARP").await;
+                    ctx.step(2).await;
+                    services::start_all(&services).await?;
+                    ctx.log(format!("{} managed service(s) running", services.len()))
+                        .await;
+                    ctx.step(3).await;
+                    agent
+                        .set_membership(Role::Master, epoch, Some(&config))
+                        .await?;
+                    ctx.log(format!("this node is master of epoch {epoch}"))
+                        .await;
+                    Ok(())
+                },
+            )
+            .await?)
+    }
+
+    /// "Prepare slave": trust the master's key.
+    pub async fn prepare_slave(
+        &self,
+        master_public_key: String,
+    ) -> Result<JobSummary, ClusterError> {
+        let node = self.agent.node().await;
+        if matches!(node.role, Role::Master) {
+            return Err(ClusterError::PrepareOnMaster);
+        }
+        let key = master_public_key.trim().to_string();
+        let parsed = ssh_key::PublicKey::from_openssh(&key).map_err(|e| {
+        ClusterError::field(
+            "master_public_key",
+            format!(
+                "not an OpenSSH public key ({e}); copy it from the master's Cluster Management page"
+            ),
+        )
+    })?;
+        if parsed.algorithm() != ssh_key::Algorithm::Ed25519 {
+            return Err(ClusterError::field(
+                "master_public_key",
+                "must be the master's ssh-ed25519 key",
+            ));
+        }
+        let own = self
+            .public_key
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if key.split_whitespace().take(2).collect::<Vec<_>>().join(" ") == own {
+            return Err(ClusterError::field(
+                "master_public_key",
+                "this is this node's own key; paste the master's",
+            ));
+        }
+        let store = self.store.clone();
+        let trusted = self.trusted_keys.clone();
+        Ok(self
+            .jobs
+            .submit(
+                JobKind::PrepareSlave,
+                format!("Prepare {} as slave", node.hostname),
+                &["Trust the master's key", "Wait for the master"],
+                move |ctx: JobContext| async move {
+                    ctx.step(0).await;
+                    store.trust_key(&key).await?;
+                    trusted.add(&key)?;
+                    ctx.log(format!(
+                        "the SSH server now accepts {}",
+                        key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+                    ))
+                    .await;
+                    ctx.step(1).await;
+                    ctx.log("ready: add this node on the master with Add slave")
+                        .await;
+                    Ok(())
+                },
+            )
+            .await?)
+    }
+
+    /// "Add slave".
+    pub async fn add_slave(&self, request: AddSlave) -> Result<JobSummary, ClusterError> {
+        let config = self.require_master().await?;
+        let mut errors = Vec::new();
+        if request.hostname == config.master.hostname {
+            push(
+                &mut errors,
+                "hostname",
+                format!(
+                    "must differ from the master's host name ({})",
+                    config.master.hostname
+                ),
+            );
+        }
+        let addresses =
+            check_slave_addresses(&request.telephony_ip, &request.sync_ip, &config.master);
+        if !errors.is_empty() {
+            if let Err(ClusterError::Invalid(more)) = addresses {
+                errors.extend(more);
+            }
+            return Err(ClusterError::Invalid(errors));
+        }
+        let (telephony_ip, sync_ip) = addresses?;
+        if let Some(slave) = config
+            .slave
+            .as_ref()
+            .filter(|s| s.state == SlaveState::Active)
+        {
+            return Err(ClusterError::SlaveActive {
+                hostname: slave.hostname.to_string(),
+            });
+        }
+        self.pair(
+            JobKind::AddSlave,
+            SlaveTarget {
+                hostname: request.hostname,
+                telephony_ip,
+                sync_ip,
+                policy: HostKeyPolicy::TrustOnFirstUse,
+            },
+        )
+        .await
+    }
+
+    /// "Add again": the cached slave, or new data for a replaced node.
+    pub async fn readd_slave(
+        &self,
+        hostname: &str,
+        request: ReaddSlave,
+    ) -> Result<JobSummary, ClusterError> {
+        let config = self.require_master().await?;
+        let cached = config
+            .slave
+            .clone()
+            .filter(|s| s.hostname.as_str() == hostname)
+            .ok_or_else(|| ClusterError::NotCached {
+                hostname: hostname.to_string(),
+            })?;
+        if cached.state == SlaveState::Active {
+            return Err(ClusterError::SlaveActive {
+                hostname: hostname.to_string(),
+            });
+        }
+        let replaced = request.telephony_ip.is_some() || request.sync_ip.is_some();
+        let telephony = request
+            .telephony_ip
+            .unwrap_or(cached.telephony_ip.to_string());
+        let sync = request.sync_ip.unwrap_or(cached.sync_ip.to_string());
+        let (telephony_ip, sync_ip) = check_slave_addresses(&telephony, &sync, &config.master)?;
+        let policy = match (&cached.public_key, replaced) {
+            (Some(key), false) => HostKeyPolicy::Pinned(key.clone()),
+            _ => HostKeyPolicy::TrustOnFirstUse,
+        };
+        self.pair(
+            JobKind::ReaddSlave,
+            SlaveTarget {
+                hostname: cached.hostname,
+                telephony_ip,
+                sync_ip,
+                policy,
+            },
+        )
+        .await
+    }
+
+    async fn pair(&self, kind: JobKind, target: SlaveTarget) -> Result<JobSummary, ClusterError> {
+        let agent = self.agent.clone();
+        let store = self.store.clone();
+        let trusted = self.trusted_keys.clone();
+        let key_path = self.key_path.clone();
+        let public_key = self.public_key.clone();
+        let port = agent.settings().peer_ssh_port;
+        let title = match kind {
+            JobKind::ReaddSlave => format!("Add {} again", target.hostname),
+            _ => format!("Add slave {}", target.hostname),
+        };
+        Ok(self
+            .jobs
+            .submit(
+                kind,
+                title,
+                &[
+                    "Connect to the slave over SSH",
+                    "Exchange keys and the cluster secret",
+                    "Push the cluster configuration",
+                    "Wait for the slave's heartbeats",
+                ],
+                move |ctx: JobContext| async move {
+                    let addr = SocketAddr::new(target.sync_ip, port);
+                    ctx.step(0).await;
+                    let (info, host_key) = Peer {
+                        key_path: &key_path,
+                        addr,
+                        policy: target.policy.clone(),
+                    }
+                    .hello()
+                    .await?;
+                    ctx.log(format!(
+                        "connected to {} ({}), host key {}",
+                        info.hostname, addr, host_key
+                    ))
+                    .await;
+                    anyhow::ensure!(
+                        info.hostname == target.hostname,
+                        "the node at {addr} is called {}, not {}: correct the host name",
+                        info.hostname,
+                        target.hostname
+                    );
+                    let pinned = HostKeyPolicy::Pinned(host_key.clone());
+
+                    ctx.step(1).await;
+                    let node = agent.node().await;
+                    let mut config = store
+                        .load_cluster()
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("the cluster configuration is gone"))?;
+                    config.slave = Some(Member {
+                        node_id: Some(info.node_id),
+                        hostname: target.hostname.clone(),
+                        telephony_ip: target.telephony_ip,
+                        sync_ip: target.sync_ip,
+                        telephony_interface: None,
+                        cluster_interface: None,
+                        public_key: Some(host_key.clone()),
+                        state: SlaveState::Active,
+                    });
+                    let request = PairRequest {
+                        config: config.clone(),
+                        epoch: node.epoch,
+                        master_public_key: public_key.clone(),
+                    };
+                    let paired = Peer {
+                        key_path: &key_path,
+                        addr,
+                        policy: pinned,
+                    }
+                    .pair(request)
+                    .await?;
+                    store.trust_key(&paired.public_key).await?;
+                    trusted.add(&paired.public_key)?;
+                    ctx.log(format!(
+                        "{} trusts this master; this master trusts {}",
+                        paired.hostname, paired.hostname
+                    ))
+                    .await;
+
+                    ctx.step(2).await;
+                    if let Some(slave) = config.slave.as_mut() {
+                        slave.telephony_interface = Some(paired.telephony_interface.clone());
+                        slave.cluster_interface = Some(paired.cluster_interface.clone());
+                        slave.public_key = Some(paired.public_key.clone());
+                    }
+                    agent
+                        .set_membership(Role::Master, node.epoch, Some(&config))
+                        .await?;
+                    ctx.log(format!(
+                        "{} uses {} (telephony) and {} (cluster)",
+                        paired.hostname, paired.telephony_interface, paired.cluster_interface
+                    ))
+                    .await;
+
+                    ctx.step(3).await;
+                    let view = agent
+                        .wait_for_view(Duration::from_secs(20), |view| {
+                            view.peer.as_ref().is_some_and(|p| {
+                                p.role == Role::Slave && p.telephony_alive && p.cluster_alive
+                            })
+                        })
+                        .await
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "no heartbeats from {} on both links within 20 s",
+                                target.hostname
+                            )
+                        })?;
+                    if let Some(peer) = view.peer {
+                        ctx.log(format!("{} answers on both links as slave", peer.hostname))
+                            .await;
+                    }
+                    Ok(())
+                },
+            )
+            .await?)
+    }
+
+    /// "Remove": the slave leaves and its data stays cached for "Add again".
+    pub async fn remove_slave(&self, hostname: &str) -> Result<JobSummary, ClusterError> {
+        let config = self.require_master().await?;
+        let slave = config
+            .slave
+            .clone()
+            .filter(|s| s.hostname.as_str() == hostname && s.state == SlaveState::Active)
+            .ok_or_else(|| ClusterError::NotActiveSlave {
+                hostname: hostname.to_string(),
+            })?;
+        let agent = self.agent.clone();
+        let key_path = self.key_path.clone();
+        let port = agent.settings().peer_ssh_port;
+        Ok(self
+            .jobs
+            .submit(
+                JobKind::RemoveSlave,
+                format!("Remove slave {hostname}"),
+                &["Tell the slave to leave", "Keep its data for Add again"],
+                move |ctx: JobContext| async move {
+                    ctx.step(0).await;
+                    let addr = SocketAddr::new(slave.sync_ip, port);
+                    let policy = slave
+                        .public_key
+                        .clone()
+                        .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
+                    let peer = Peer {
+                        key_path: &key_path,
+                        addr,
+                        policy,
+                    };
+                    match peer.leave().await {
+                        Ok(_) => ctx.log(format!("{} is standby now", slave.hostname)).await,
+                        Err(err) => {
+                            ctx.log(format!(
+                                "{} did not answer ({err}); removing it anyway",
+                                slave.hostname
+                            ))
+                            .await
+                        }
+                    }
+                    ctx.step(1).await;
+                    let mut config = config;
+                    if let Some(s) = config.slave.as_mut() {
+                        s.state = SlaveState::Removed;
+                    }
+                    let node = agent.node().await;
+                    agent
+                        .set_membership(Role::Master, node.epoch, Some(&config))
+                        .await?;
+                    ctx.log("the master keeps the cluster IP and its services")
+                        .await;
+                    Ok(())
+                },
+            )
+            .await?)
+    }
+
+    /// "Manual failover": this master steps down and the slave takes over.
+    pub async fn manual_failover(&self) -> Result<JobSummary, ClusterError> {
+        self.require_master().await?;
+        let slave = self
+            .agent
+            .healthy_slave()
+            .await
+            .ok_or(ClusterError::NoHealthySlave)?;
+        let agent = self.agent.clone();
+        let key_path = self.key_path.clone();
+        let port = agent.settings().peer_ssh_port;
+        Ok(self
+            .jobs
+            .submit(
+                JobKind::ManualFailover,
+                format!("Manual failover to {}", slave.hostname),
+                &[
+                    "Ask the slave to stand ready",
+                    "Stop services and release the cluster IP",
+                    "Wait for the new master",
+                ],
+                move |ctx: JobContext| async move {
+                    ctx.step(0).await;
+                    let addr = SocketAddr::new(slave.sync_ip, port);
+                    let policy = slave
+                        .public_key
+                        .clone()
+                        .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
+                    // If the slave cannot be reached, nothing has changed yet: the job fails
+                    // and this master keeps its duties.
+                    Peer {
+                        key_path: &key_path,
+                        addr,
+                        policy,
+                    }
+                    .handover()
+                    .await?;
+                    ctx.log(format!("{} is ready to take over", slave.hostname))
+                        .await;
+                    ctx.step(1).await;
+                    agent
+                        .step_down_for_failover(&format!(
+                            "A manual failover hands the master's duties to {}.",
+                            slave.hostname
+                        ))
+                        .await?;
+                    ctx.log("this node is standby now").await;
+                    ctx.step(2).await;
+                    agent
+                        .wait_for_view(Duration::from_secs(10), |view| {
+                            view.peer_holds_vip
+                                && view.peer.as_ref().is_some_and(|p| p.role == Role::Master)
+                        })
+                        .await
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("{} did not become master within 10 s", slave.hostname)
+                        })?;
+                    ctx.log(format!(
+                        "{} is master and holds the cluster IP",
+                        slave.hostname
+                    ))
+                    .await;
+                    Ok(())
+                },
+            )
+            .await?)
+    }
+}
