@@ -238,6 +238,7 @@ mod tests {
         let result = run_plugin(
             &plugin("check_disk", &["-w", "20%", "-c", "10%", "-p", "/"]),
             GENEROUS,
+            CheckState::Unknown,
         )
         .await;
         assert!(result.output.starts_with("DISK "), "{result:?}");
