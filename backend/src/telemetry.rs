@@ -1,5 +1,7 @@
 //! Logging: `tracing` to stderr, filtered by RUST_LOG or the configured level.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(default_level: &str) {
@@ -14,5 +16,9 @@ pub fn init(default_level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: journald, a log file or a pipe
+        // would keep the escape codes as garbage.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

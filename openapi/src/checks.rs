@@ -46,6 +46,12 @@ pub struct Check {
     pub hard: bool,
     /// First line of the check's output.
     pub output: String,
+    /// False when the check has nothing to judge on this node (Time without an NTP
+    /// server, Asterisk AMI without a login, the sync checks before data sync, RAID
+    /// on a machine without software RAID). Its state is then UNKNOWN, shown as "not
+    /// configured", and it does not light the status lamp; any other hard UNKNOWN
+    /// ("cannot tell") makes the lamp yellow.
+    pub configured: bool,
     pub last_check: Option<DateTime<Utc>>,
     pub last_change: Option<DateTime<Utc>>,
 }

@@ -17,7 +17,7 @@ use pequod_api::events::Event;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{BUILTIN_CHECKS, CheckDefinition};
+use super::catalog::{BuiltinCheck, CheckDefinition, CheckSource, builtin_checks};
 use super::plugin::{self, PluginCommand};
 use super::{CheckResult, CheckStatus, ami, disk, raid, sip, time};
 use crate::cluster::agent::Agent;
@@ -31,6 +31,9 @@ pub struct ChecksSettings {
     pub disk_path: PathBuf,
     pub disk_warning_percent: f64,
     pub disk_critical_percent: f64,
+    /// The md status file RAID reads; absent, the machine has no software RAID.
+    #[serde(default = "ChecksSettings::default_raid_mdstat")]
+    pub raid_mdstat: PathBuf,
     /// `host:port` of the NTP server the Time check asks; unset, it reports "not configured".
     pub ntp_server: Option<String>,
     pub time_warning_ms: u64,
@@ -70,7 +73,8 @@ pub struct CustomCheck {
     /// How often a problem is re-checked until it is confirmed.
     #[serde(default = "CustomCheck::default_retry_interval")]
     pub retry_interval_secs: u64,
-    /// The plugin is killed (with its process group) after this; the result is UNKNOWN.
+    /// The plugin is killed (with its process group) after this; the result is
+    /// CRITICAL for a failover check, UNKNOWN for a notify check.
     #[serde(default = "CustomCheck::default_timeout")]
     pub timeout_secs: u64,
     /// Problem results in a row before the state is hard (Icinga's max_check_attempts).
@@ -110,7 +114,7 @@ impl CustomCheck {
                 "id \"{id}\" must be lowercase letters, digits and '-' (it is part of a URL)"
             ));
         }
-        if BUILTIN_CHECKS.iter().any(|c| c.id == id.as_str()) {
+        if BuiltinCheck::from_id(id).is_some() {
             return Err(format!("id \"{id}\" is the id of a built-in check"));
         }
         if self.name.trim().is_empty() {
@@ -153,14 +157,14 @@ impl CustomCheck {
             retry_interval: Duration::from_secs(self.retry_interval_secs.min(self.interval_secs)),
             timeout: Duration::from_secs(self.timeout_secs),
             max_attempts: self.max_attempts,
-            plugin: Some(PluginCommand::new(program, args.iter().cloned())),
+            source: CheckSource::Plugin(PluginCommand::new(program, args.iter().cloned())),
         })
     }
 }
 
 /// The built-in checks followed by the custom ones; an error names the bad one.
 pub fn definitions(custom: &[CustomCheck]) -> anyhow::Result<Vec<CheckDefinition>> {
-    let mut all: Vec<CheckDefinition> = BUILTIN_CHECKS.to_vec();
+    let mut all: Vec<CheckDefinition> = builtin_checks().collect();
     for check in custom {
         let definition = check
             .definition()
@@ -176,12 +180,19 @@ pub fn definitions(custom: &[CustomCheck]) -> anyhow::Result<Vec<CheckDefinition
     Ok(all)
 }
 
+impl ChecksSettings {
+    fn default_raid_mdstat() -> PathBuf {
+        PathBuf::from(raid::MDSTAT)
+    }
+}
+
 impl Default for ChecksSettings {
     fn default() -> Self {
         Self {
             disk_path: PathBuf::from("/"),
             disk_warning_percent: 80.0,
             disk_critical_percent: 90.0,
+            raid_mdstat: Self::default_raid_mdstat(),
             ntp_server: None,
             time_warning_ms: 1000,
             time_critical_ms: 5000,
@@ -293,20 +304,29 @@ impl CheckEngine {
             let entries = self.inner.entries.read().ok()?;
             entries.get(id)?.definition.clone()
         };
-        let result =
-            match tokio::time::timeout(definition.timeout, self.evaluate(&definition)).await {
-                Ok(result) => result,
-                Err(_) => CheckResult::unknown(format!(
-                    "the check did not end within {} s",
-                    definition.timeout.as_secs()
-                )),
-            };
+        let result = match &definition.source {
+            // The plugin runner enforces the timeout itself, so it can kill the
+            // plugin's whole process group and reap it.
+            CheckSource::Plugin(command) => {
+                plugin::run_plugin(command, definition.timeout, definition.timeout_state()).await
+            }
+            CheckSource::Builtin(check) => {
+                within_timeout(&definition, self.evaluate(*check, &definition)).await
+            }
+        };
         let now = Utc::now();
+        // A check that lacks its settings will not find them by retrying: confirmed
+        // at once, so it is neither retried at the retry interval nor shown unconfirmed.
+        let max_attempts = if result.configured {
+            definition.max_attempts
+        } else {
+            1
+        };
         let (check, hard_change) = {
             let mut entries = self.inner.entries.write().ok()?;
             let entry = entries.get_mut(id)?;
             entry.running = false;
-            let transition = entry.status.apply(&result, now, definition.max_attempts);
+            let transition = entry.status.apply(&result, now, max_attempts);
             entry.history.push_front(CheckRun {
                 at: now,
                 state: result.state,
@@ -321,7 +341,11 @@ impl CheckEngine {
             tracing::warn!(check = check.name, state = ?check.state, output = check.output, "check changed state");
         }
         self.inner.events.publish(Event::Check(check.clone()));
-        self.inner.agent.set_checks(self.list(None)).await;
+        // The agent (lamp, decision core) sees only the checks of the role the node
+        // has now: a result left from another role (a former slave's "this node knows
+        // no master") says nothing about this one.
+        let role = self.inner.agent.node().await.role;
+        self.inner.agent.set_checks(self.list(Some(role))).await;
         Some(check)
     }
 
@@ -346,15 +370,15 @@ impl CheckEngine {
         ))
     }
 
-    async fn evaluate(&self, definition: &CheckDefinition) -> CheckResult {
+    /// One run of a built-in check. Every check has its own arm: there is no
+    /// catch-all that could pass a check without an implementation off as "not
+    /// configured".
+    async fn evaluate(&self, check: BuiltinCheck, definition: &CheckDefinition) -> CheckResult {
         let agent = &self.inner.agent;
         let settings = &self.inner.settings;
-        if let Some(command) = &definition.plugin {
-            return plugin::run_plugin(command, definition.timeout).await;
-        }
         let view = agent.view();
-        match definition.id.as_ref() {
-            "master-node-alive" => match &view.peer {
+        match check {
+            BuiltinCheck::MasterNodeAlive => match &view.peer {
                 Some(peer) if peer.telephony_alive && peer.cluster_alive => {
                     CheckResult::ok(format!("{} answers on both links", peer.hostname))
                 }
@@ -373,7 +397,7 @@ impl CheckEngine {
                 )),
                 None => CheckResult::unknown("this node knows no master"),
             },
-            "cluster-status" => {
+            BuiltinCheck::ClusterStatus => {
                 if !view.holds_vip {
                     CheckResult::critical("the cluster IP is not on this master")
                 } else {
@@ -385,8 +409,8 @@ impl CheckEngine {
                     }
                 }
             }
-            "raid" => raid::check_raid(std::path::Path::new(raid::MDSTAT)).await,
-            "network-failover" => match &view.peer {
+            BuiltinCheck::Raid => raid::check_raid(&settings.raid_mdstat).await,
+            BuiltinCheck::NetworkFailover => match &view.peer {
                 Some(peer) if !peer.reaches_telephony && view.reaches_telephony => {
                     CheckResult::critical(format!(
                         "{} cannot reach the telephony network, this node can",
@@ -402,7 +426,7 @@ impl CheckEngine {
                 )),
                 None => CheckResult::unknown("this node knows no master"),
             },
-            "asterisk-ami" => match (&settings.ami_address, &settings.ami_secret) {
+            BuiltinCheck::AsteriskAmi => match (&settings.ami_address, &settings.ami_secret) {
                 (Some(address), Some(secret)) => match resolve(address).await {
                     Ok(addr) => {
                         let login = ami::AmiLogin {
@@ -413,9 +437,14 @@ impl CheckEngine {
                     }
                     Err(message) => CheckResult::unknown(message),
                 },
-                _ => super::not_configured(),
+                (None, _) => CheckResult::not_configured(
+                    "no Asterisk manager address is configured (checks.ami_address)",
+                ),
+                (Some(_), None) => CheckResult::not_configured(
+                    "no Asterisk manager secret is configured (PEQUOD_CHECKS__AMI_SECRET)",
+                ),
             },
-            "asterisk-sip" => {
+            BuiltinCheck::AsteriskSip => {
                 let host = agent
                     .cluster_ip()
                     .await
@@ -424,7 +453,7 @@ impl CheckEngine {
                 let timeout = definition.timeout.min(Duration::from_secs(5));
                 sip::check_sip(SocketAddr::new(host.into(), settings.sip_port), timeout).await
             }
-            "default-services" => {
+            BuiltinCheck::DefaultServices => {
                 let configured = &agent.settings().services;
                 if configured.is_empty() {
                     return CheckResult::ok("no managed services are configured");
@@ -441,14 +470,14 @@ impl CheckEngine {
                     CheckResult::critical(format!("not running: {}", stopped.join(", ")))
                 }
             }
-            "disk-usage" => match disk::DiskThresholds::new(
+            BuiltinCheck::DiskUsage => match disk::DiskThresholds::new(
                 settings.disk_warning_percent,
                 settings.disk_critical_percent,
             ) {
                 Ok(thresholds) => disk::check_disk(settings.disk_path.clone(), thresholds).await,
                 Err(err) => CheckResult::unknown(format!("the disk thresholds are invalid: {err}")),
             },
-            "time" => match &settings.ntp_server {
+            BuiltinCheck::Time => match &settings.ntp_server {
                 Some(server) => match resolve(server).await {
                     Ok(addr) => {
                         let thresholds = time::TimeThresholds {
@@ -459,13 +488,31 @@ impl CheckEngine {
                     }
                     Err(message) => CheckResult::unknown(message),
                 },
-                None => super::not_configured(),
+                None => {
+                    CheckResult::not_configured("no NTP server is configured (checks.ntp_server)")
+                }
             },
             // Their subjects (file sync, rsync, replication, the telephony database)
             // arrive with data sync; until then they say so instead of a fake OK.
-            _ => super::not_configured(),
+            BuiltinCheck::DatabaseQuery
+            | BuiltinCheck::FilesystemSync
+            | BuiltinCheck::RsyncServer
+            | BuiltinCheck::DatabaseSync => {
+                CheckResult::not_configured("data sync is not set up on this node")
+            }
         }
     }
+}
+
+/// Runs a built-in check's work for at most its timeout; one that does not end in
+/// time is given up with the state its kind calls for (`CheckDefinition::timed_out`).
+async fn within_timeout(
+    definition: &CheckDefinition,
+    work: impl std::future::Future<Output = CheckResult>,
+) -> CheckResult {
+    tokio::time::timeout(definition.timeout, work)
+        .await
+        .unwrap_or_else(|_| definition.timed_out())
 }
 
 async fn resolve(address: &str) -> Result<SocketAddr, String> {
@@ -476,9 +523,6 @@ async fn resolve(address: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{address} resolves to no address"))
 }
 
-/// Failover checks whose verdict the agent reaches from its own heartbeats and probes.
-const JUDGED_BY_THE_AGENT: [&str; 3] = ["master-node-alive", "cluster-status", "network-failover"];
-
 /// A failover check other than those the agent judges itself (RAID, custom failover
 /// checks) in hard CRITICAL.
 pub fn failover_problem(checks: &[Check]) -> Option<String> {
@@ -488,7 +532,7 @@ pub fn failover_problem(checks: &[Check]) -> Option<String> {
             c.kind == CheckKind::Failover
                 && c.hard
                 && c.state == CheckState::Critical
-                && !JUDGED_BY_THE_AGENT.contains(&c.id.as_str())
+                && !BuiltinCheck::from_id(&c.id).is_some_and(BuiltinCheck::judged_by_the_agent)
         })
         .map(|c| format!("{}: {}", c.name, c.output))
 }
@@ -526,10 +570,12 @@ mod tests {
         assert!(definition.runs_here(Role::Master));
         assert!(definition.runs_here(Role::Standalone));
         assert!(!definition.runs_here(Role::Slave));
-        let plugin = definition.plugin.expect("a plugin");
+        let CheckSource::Plugin(plugin) = definition.source else {
+            panic!("a plugin: {:?}", definition.source);
+        };
         assert_eq!(plugin.args, ["0", "trunk up"]);
         let all = definitions(&[custom("sip-trunk")]).expect("valid");
-        assert_eq!(all.len(), BUILTIN_CHECKS.len() + 1);
+        assert_eq!(all.len(), BuiltinCheck::ALL.len() + 1);
     }
 
     #[test]
@@ -614,6 +660,56 @@ mod tests {
         assert_eq!(check.interval_secs, 60);
     }
 
+    /// A built-in check whose work never ends, as a hung probe would.
+    async fn hung(check: BuiltinCheck) -> CheckResult {
+        let definition = CheckDefinition {
+            timeout: Duration::from_millis(50),
+            ..check.definition()
+        };
+        within_timeout(&definition, std::future::pending()).await
+    }
+
+    #[tokio::test]
+    async fn a_built_in_check_that_times_out_is_critical_when_it_fails_over() {
+        for failover in [BuiltinCheck::Raid, BuiltinCheck::ClusterStatus] {
+            let result = hung(failover).await;
+            assert_eq!(result.state, CheckState::Critical, "{failover:?}");
+            assert_eq!(result.output, "the check did not end within 0.05 s");
+        }
+        for notify in [BuiltinCheck::DiskUsage, BuiltinCheck::Time] {
+            assert_eq!(hung(notify).await.state, CheckState::Unknown, "{notify:?}");
+        }
+        let quick = within_timeout(
+            &BuiltinCheck::Raid.definition(),
+            std::future::ready(CheckResult::ok("fine")),
+        )
+        .await;
+        assert_eq!(quick, CheckResult::ok("fine"));
+    }
+
+    #[tokio::test]
+    async fn a_custom_plugin_that_times_out_takes_the_state_of_its_kind() {
+        let hanging = |kind| CustomCheck {
+            command: vec!["/bin/sleep".into(), "30".into()],
+            kind,
+            timeout_secs: 1,
+            ..custom("hung")
+        };
+        for (kind, state) in [
+            (CheckKind::Failover, CheckState::Critical),
+            (CheckKind::Notify, CheckState::Unknown),
+        ] {
+            let definition = hanging(kind).definition().expect("valid");
+            let CheckSource::Plugin(command) = &definition.source else {
+                panic!("a plugin");
+            };
+            let result =
+                plugin::run_plugin(command, definition.timeout, definition.timeout_state()).await;
+            assert_eq!(result.state, state, "{kind:?}: {result:?}");
+            assert_eq!(result.output, "plugin timed out after 1 s");
+        }
+    }
+
     fn check(id: &str, kind: CheckKind, state: CheckState, hard: bool) -> Check {
         Check {
             id: id.into(),
@@ -623,6 +719,7 @@ mod tests {
             state,
             hard,
             output: "broken".into(),
+            configured: true,
             last_check: None,
             last_change: None,
         }

@@ -15,16 +15,9 @@ pub mod time;
 
 use pequod_api::checks::Check;
 
-pub use catalog::{BUILTIN_CHECKS, CheckDefinition};
+pub use catalog::{BuiltinCheck, CheckDefinition, CheckSource};
 pub use result::{CheckResult, Perfdata, Unit};
 pub use state::{CheckStatus, Transition};
-
-/// For the sync checks whose subjects arrive later (Filesystem Sync, Rsync Server,
-/// Database Sync, Database Query): UNKNOWN says "not judged", which keeps the lamp
-/// honest without pretending to be OK or crying wolf.
-pub fn not_configured() -> CheckResult {
-    CheckResult::unknown("not configured")
-}
 
 /// The wire view of a check: its definition, where it stands, and its latest output.
 pub fn to_wire(
@@ -40,6 +33,8 @@ pub fn to_wire(
         state: status.state,
         hard: status.hard,
         output: last.map(|r| r.output.clone()).unwrap_or_default(),
+        // A check that has not run yet has not said it lacks anything.
+        configured: last.is_none_or(|r| r.configured),
         last_check: status.last_check,
         last_change: status.last_change,
     }
@@ -53,10 +48,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn not_configured_is_unknown() {
-        let result = not_configured();
+    fn not_configured_is_an_unknown_marked_as_such_on_the_wire() {
+        let definition = catalog::find("time").unwrap();
+        let result = CheckResult::not_configured("no NTP server is configured");
         assert_eq!(result.state, CheckState::Unknown);
-        assert_eq!(result.output, "not configured");
+        let mut status = CheckStatus::default();
+        status.apply(&result, Utc::now(), 1);
+        let check = to_wire(&definition, &status, Some(&result));
+        assert!(!check.configured);
+        assert_eq!(check.state, CheckState::Unknown);
+        assert_eq!(check.output, "no NTP server is configured");
+
+        let cannot_tell = CheckResult::unknown("cannot resolve ntp.invalid");
+        assert!(to_wire(&definition, &status, Some(&cannot_tell)).configured);
+        assert!(to_wire(&definition, &CheckStatus::default(), None).configured);
     }
 
     #[test]
@@ -66,7 +71,7 @@ mod tests {
         let result = CheckResult::critical("DISK CRITICAL - / 95% used");
         let now = Utc::now();
         status.apply(&result, now, 1);
-        let check = to_wire(definition, &status, Some(&result));
+        let check = to_wire(&definition, &status, Some(&result));
         assert_eq!(check.id, "disk-usage");
         assert_eq!(check.name, "Disk Usage");
         assert_eq!(check.state, CheckState::Critical);

@@ -1,6 +1,8 @@
 //! Custom checks: runs a Nagios/Icinga plugin (program and arguments, no shell) and
 //! turns its exit code and stdout into a `CheckResult`. A hung plugin is killed with
-//! its whole process group when the timeout expires; a broken one is UNKNOWN.
+//! its whole process group when the timeout expires, and its result takes the state
+//! the caller gives for a timeout (as the monitoring plugins' `-t seconds:state`); a
+//! broken one is UNKNOWN.
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -8,6 +10,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use pequod_api::checks::CheckState;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
@@ -37,9 +40,14 @@ impl PluginCommand {
     }
 }
 
-/// Runs the plugin and waits at most `timeout` for it to exit and close its output.
+/// Runs the plugin and waits at most `timeout` for it to exit and close its output;
+/// a plugin still running then is killed and its result is `timeout_state`.
 #[tracing::instrument(skip_all, fields(program = %command.program.display()))]
-pub async fn run_plugin(command: &PluginCommand, timeout: Duration) -> CheckResult {
+pub async fn run_plugin(
+    command: &PluginCommand,
+    timeout: Duration,
+    timeout_state: CheckState,
+) -> CheckResult {
     let mut child = match Command::new(&command.program)
         .args(&command.args)
         .stdin(Stdio::null())
@@ -86,10 +94,10 @@ pub async fn run_plugin(command: &PluginCommand, timeout: Duration) -> CheckResu
             group.kill();
             // Reap the leader so no zombie is left behind.
             let _ = child.kill().await;
-            CheckResult::unknown(format!(
-                "plugin timed out after {}",
-                format_seconds(timeout)
-            ))
+            CheckResult::new(
+                timeout_state,
+                format!("plugin timed out after {}", format_seconds(timeout)),
+            )
         }
     }
 }
@@ -178,8 +186,6 @@ pub(crate) fn format_seconds(duration: Duration) -> String {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    use pequod_api::checks::CheckState;
-
     use super::*;
     use crate::checks::result::Unit;
 
@@ -208,11 +214,21 @@ mod tests {
 
     #[tokio::test]
     async fn check_dummy_ok_and_critical() {
-        let ok = run_plugin(&plugin("check_dummy", &["0", "all good"]), GENEROUS).await;
+        let ok = run_plugin(
+            &plugin("check_dummy", &["0", "all good"]),
+            GENEROUS,
+            CheckState::Unknown,
+        )
+        .await;
         assert_eq!(ok.state, CheckState::Ok, "{ok:?}");
         assert_eq!(ok.output, "OK: all good");
 
-        let broken = run_plugin(&plugin("check_dummy", &["2", "broken"]), GENEROUS).await;
+        let broken = run_plugin(
+            &plugin("check_dummy", &["2", "broken"]),
+            GENEROUS,
+            CheckState::Unknown,
+        )
+        .await;
         assert_eq!(broken.state, CheckState::Critical, "{broken:?}");
         assert_eq!(broken.output, "CRITICAL: broken");
     }
@@ -222,6 +238,7 @@ mod tests {
         let result = run_plugin(
             &plugin("check_disk", &["-w", "20%", "-c", "10%", "-p", "/"]),
             GENEROUS,
+            CheckState::Unknown,
         )
         .await;
         assert!(result.output.starts_with("DISK "), "{result:?}");
@@ -278,13 +295,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (hung, marker) = hanging_script(dir.path());
         let started = std::time::Instant::now();
-        let result = run_plugin(&hung, Duration::from_millis(500)).await;
+        let result = run_plugin(&hung, Duration::from_millis(500), CheckState::Critical).await;
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "took {:?}",
             started.elapsed()
         );
-        assert_eq!(result.state, CheckState::Unknown);
+        assert_eq!(
+            result.state,
+            CheckState::Critical,
+            "the state given for a timeout"
+        );
         assert_eq!(result.output, "plugin timed out after 0.5 s");
         assert_grandchild_dies(&marker).await;
     }
@@ -293,7 +314,7 @@ mod tests {
     async fn cancelled_run_kills_the_group() {
         let dir = tempfile::tempdir().unwrap();
         let (hung, marker) = hanging_script(dir.path());
-        let run = run_plugin(&hung, Duration::from_secs(60));
+        let run = run_plugin(&hung, Duration::from_secs(60), CheckState::Critical);
         // Cancel once the grandchild exists, as a scheduler shutting down would.
         let cancelled = tokio::time::timeout(Duration::from_secs(10), async {
             tokio::pin!(run);
@@ -326,8 +347,12 @@ mod tests {
     #[tokio::test]
     async fn sleep_is_timed_out_in_whole_seconds() {
         let sleep = PluginCommand::new("sleep", ["30"]);
-        let result = run_plugin(&sleep, Duration::from_secs(1)).await;
-        assert_eq!(result.state, CheckState::Unknown);
+        let result = run_plugin(&sleep, Duration::from_secs(1), CheckState::Unknown).await;
+        assert_eq!(
+            result.state,
+            CheckState::Unknown,
+            "the state given for a timeout"
+        );
         assert_eq!(result.output, "plugin timed out after 1 s");
     }
 
@@ -336,7 +361,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
 
         let seven = script(dir.path(), "seven", "echo 'OK - looks fine | x=1'\nexit 7");
-        let result = run_plugin(&seven, GENEROUS).await;
+        let result = run_plugin(&seven, GENEROUS, CheckState::Unknown).await;
         assert_eq!(result.state, CheckState::Unknown);
         assert_eq!(
             result.output,
@@ -348,7 +373,7 @@ mod tests {
             "binary",
             "printf 'OK \\377\\376 garbage\\n'\nexit 0",
         );
-        let result = run_plugin(&binary, GENEROUS).await;
+        let result = run_plugin(&binary, GENEROUS, CheckState::Unknown).await;
         assert_eq!(result.state, CheckState::Unknown);
         assert_eq!(
             result.output,
@@ -357,7 +382,7 @@ mod tests {
         assert!(result.long_output.contains("garbage"));
 
         let silent = script(dir.path(), "silent", "echo 'disk on fire' >&2\nexit 2");
-        let result = run_plugin(&silent, GENEROUS).await;
+        let result = run_plugin(&silent, GENEROUS, CheckState::Unknown).await;
         assert_eq!(result.state, CheckState::Unknown);
         assert_eq!(
             result.output,
@@ -365,12 +390,12 @@ mod tests {
         );
 
         let empty = script(dir.path(), "empty", "exit 0");
-        let result = run_plugin(&empty, GENEROUS).await;
+        let result = run_plugin(&empty, GENEROUS, CheckState::Unknown).await;
         assert_eq!(result.state, CheckState::Unknown);
         assert_eq!(result.output, "plugin returned no output (exit code 0)");
 
         let killed = script(dir.path(), "killed", "echo dying\nkill -SEGV $$");
-        let result = run_plugin(&killed, GENEROUS).await;
+        let result = run_plugin(&killed, GENEROUS, CheckState::Unknown).await;
         assert_eq!(result.state, CheckState::Unknown);
         assert_eq!(
             result.output,
@@ -382,7 +407,7 @@ mod tests {
             "weird",
             "echo 'WARNING - hmm | a=1 b=zz c=2%;;;'\nexit 1",
         );
-        let result = run_plugin(&weird_perf, GENEROUS).await;
+        let result = run_plugin(&weird_perf, GENEROUS, CheckState::Unknown).await;
         assert_eq!(result.state, CheckState::Warning);
         assert_eq!(result.perfdata.len(), 2, "{result:?}");
     }
@@ -395,7 +420,7 @@ mod tests {
             "flood",
             "echo 'OK - flood'\nhead -c 1000000 /dev/zero | tr '\\0' x\nexit 0",
         );
-        let result = run_plugin(&flood, GENEROUS).await;
+        let result = run_plugin(&flood, GENEROUS, CheckState::Unknown).await;
         assert_eq!(result.state, CheckState::Ok, "{}", result.output);
         assert_eq!(result.output, "OK - flood");
         assert!(result.long_output.len() < MAX_OUTPUT as usize);
@@ -403,7 +428,12 @@ mod tests {
 
     #[tokio::test]
     async fn missing_program_is_unknown() {
-        let result = run_plugin(&PluginCommand::new("/nonexistent/check_x", ["1"]), GENEROUS).await;
+        let result = run_plugin(
+            &PluginCommand::new("/nonexistent/check_x", ["1"]),
+            GENEROUS,
+            CheckState::Unknown,
+        )
+        .await;
         assert_eq!(result.state, CheckState::Unknown);
         assert!(
             result

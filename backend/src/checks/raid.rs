@@ -1,6 +1,7 @@
-//! RAID: reads Linux software RAID state from /proc/mdstat. A failed or missing
-//! member is CRITICAL (a failover check on the master); a machine without md arrays
-//! is UNKNOWN, never CRITICAL, so a RAID-less appliance does not fail over.
+//! RAID: reads Linux software RAID state from /proc/mdstat (or the configured file).
+//! A failed or missing member is CRITICAL (a failover check on the master); a machine
+//! without md arrays has no RAID to judge: "not configured", never CRITICAL, so a
+//! RAID-less appliance neither fails over nor lights the lamp.
 
 use std::path::Path;
 
@@ -151,7 +152,7 @@ fn progress_of(line: &str, kind: &str) -> Option<String> {
 pub fn evaluate_mdstat(text: Option<&str>) -> CheckResult {
     let arrays = text.map(parse_mdstat).unwrap_or_default();
     if arrays.is_empty() {
-        return CheckResult::unknown("no software RAID found");
+        return CheckResult::not_configured("no software RAID found");
     }
     let mut state = CheckState::Ok;
     let mut problems = Vec::new();
@@ -184,7 +185,8 @@ pub fn evaluate_mdstat(text: Option<&str>) -> CheckResult {
         .with_long_output(details.join("\n"))
 }
 
-/// The RAID check on `path` (normally `MDSTAT`).
+/// The RAID check on `path` (normally `MDSTAT`). A file that cannot be read for any
+/// other reason than its absence is UNKNOWN: there may be arrays nobody can see.
 pub async fn check_raid(path: &Path) -> CheckResult {
     match tokio::fs::read_to_string(path).await {
         Ok(text) => evaluate_mdstat(Some(&text)),
@@ -311,6 +313,11 @@ unused devices: <none>
                 (state, output),
                 "{text:?}"
             );
+            assert_eq!(
+                result.configured,
+                output != "no software RAID found",
+                "only a machine without arrays has no RAID to judge: {text:?}"
+            );
         }
     }
 
@@ -369,11 +376,33 @@ unused devices: <none>
     }
 
     #[tokio::test]
-    async fn absent_file_is_unknown() {
-        let result = check_raid(Path::new("/nonexistent/mdstat")).await;
-        assert_eq!(result.state, CheckState::Unknown);
-        assert_eq!(result.output, "no software RAID found");
-        // And the real one, whatever this machine has, never panics.
-        let _ = check_raid(Path::new(MDSTAT)).await;
+    async fn real_files_healthy_degraded_absent_and_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mdstat = dir.path().join("mdstat");
+
+        std::fs::write(&mdstat, HEALTHY).unwrap();
+        let healthy = check_raid(&mdstat).await;
+        assert_eq!(healthy.state, CheckState::Ok, "{healthy:?}");
+        assert!(healthy.configured);
+
+        std::fs::write(&mdstat, FAILED_MEMBER).unwrap();
+        let degraded = check_raid(&mdstat).await;
+        assert_eq!(degraded.state, CheckState::Critical, "{degraded:?}");
+        assert!(degraded.output.contains("[U_]"), "{}", degraded.output);
+
+        std::fs::remove_file(&mdstat).unwrap();
+        let absent = check_raid(&mdstat).await;
+        assert_eq!(absent.state, CheckState::Unknown);
+        assert!(!absent.configured, "no md driver, no RAID: {absent:?}");
+
+        // A directory where the file should be: something is there, unreadable.
+        std::fs::create_dir(&mdstat).unwrap();
+        let unreadable = check_raid(&mdstat).await;
+        assert_eq!(unreadable.state, CheckState::Unknown);
+        assert!(unreadable.configured, "cannot tell: {unreadable:?}");
+        assert!(
+            unreadable.output.starts_with("cannot read"),
+            "{unreadable:?}"
+        );
     }
 }

@@ -16,6 +16,10 @@ pub struct CheckResult {
     /// Any further lines, for the detail view.
     pub long_output: String,
     pub perfdata: Vec<Perfdata>,
+    /// False when the check has nothing to judge on this node (no NTP server, no AMI
+    /// login, no data sync, no software RAID): its UNKNOWN is then no "cannot tell"
+    /// and lights no lamp.
+    pub configured: bool,
 }
 
 impl CheckResult {
@@ -25,6 +29,16 @@ impl CheckResult {
             output: output.into(),
             long_output: String::new(),
             perfdata: Vec::new(),
+            configured: true,
+        }
+    }
+
+    /// The check is legitimately not set up here; `why` says what is missing. The
+    /// state is UNKNOWN (neither OK nor a problem), marked as not configured.
+    pub fn not_configured(why: impl Into<String>) -> Self {
+        Self {
+            configured: false,
+            ..Self::unknown(why)
         }
     }
 
@@ -63,6 +77,7 @@ impl CheckResult {
             output: parsed.output,
             long_output: parsed.long_output,
             perfdata: parsed.perfdata,
+            configured: true,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The status lamp of the job log (DESIGN.md): red when a check is critical, yellow
-//! for a warning or a failed job nobody acknowledged, green otherwise.
+//! for a warning, a check that cannot tell (UNKNOWN) or a failed job nobody
+//! acknowledged, green otherwise. A check that is not configured here lights nothing.
 
 use pequod_api::checks::{Check, CheckState};
 use pequod_api::cluster::Lamp;
@@ -9,22 +10,28 @@ use pequod_api::jobs::JobSummary;
 pub fn lamp(unacknowledged_failures: &[JobSummary], checks: &[Check]) -> (Lamp, Vec<String>) {
     let mut reasons = Vec::new();
     let mut colour = Lamp::Green;
-    // Only confirmed (hard) states count; UNKNOWN ("not configured", "no RAID") is no
-    // warning of its own.
-    for check in checks.iter().filter(|c| c.hard) {
-        match check.state {
+    // Only confirmed (hard) states count. A check with nothing to judge here (no NTP
+    // server, no data sync) is no problem; any other UNKNOWN means Pequod cannot tell,
+    // which is not "all well".
+    for check in checks.iter().filter(|c| c.hard && c.configured) {
+        let what = match check.state {
             CheckState::Critical => {
                 colour = Lamp::Red;
-                reasons.push(format!("{} is critical: {}", check.name, check.output));
+                "critical"
             }
-            CheckState::Warning => {
+            CheckState::Warning | CheckState::Unknown => {
                 if colour == Lamp::Green {
                     colour = Lamp::Yellow;
                 }
-                reasons.push(format!("{} is warning: {}", check.name, check.output));
+                if check.state == CheckState::Warning {
+                    "warning"
+                } else {
+                    "unknown"
+                }
             }
-            CheckState::Unknown | CheckState::Ok => {}
-        }
+            CheckState::Ok => continue,
+        };
+        reasons.push(format!("{} is {what}: {}", check.name, check.output));
     }
     for job in unacknowledged_failures {
         if colour == Lamp::Green {
@@ -57,6 +64,7 @@ mod tests {
             state,
             hard: true,
             output: "out".into(),
+            configured: true,
             last_check: None,
             last_change: None,
         }
@@ -94,5 +102,32 @@ mod tests {
         assert_eq!(lamp(&[], &[check(CheckState::Warning)]).0, Lamp::Yellow);
         let checks = [check(CheckState::Warning), check(CheckState::Critical)];
         assert_eq!(lamp(&[failed_job()], &checks).0, Lamp::Red);
+    }
+
+    #[test]
+    fn a_hard_unknown_is_yellow_unless_the_check_is_not_configured() {
+        let cannot_tell = Check {
+            output: "cannot resolve ntp.invalid".into(),
+            ..check(CheckState::Unknown)
+        };
+        assert_eq!(
+            lamp(&[], std::slice::from_ref(&cannot_tell)),
+            (
+                Lamp::Yellow,
+                vec!["Disk Usage is unknown: cannot resolve ntp.invalid".to_owned()]
+            )
+        );
+        let soft = Check {
+            hard: false,
+            ..cannot_tell.clone()
+        };
+        assert_eq!(lamp(&[], &[soft]).0, Lamp::Green, "not yet confirmed");
+        let not_configured = Check {
+            configured: false,
+            ..cannot_tell
+        };
+        assert_eq!(lamp(&[], &[not_configured]), (Lamp::Green, vec![]));
+        let critical = [check(CheckState::Unknown), check(CheckState::Critical)];
+        assert_eq!(lamp(&[], &critical).0, Lamp::Red, "critical wins");
     }
 }

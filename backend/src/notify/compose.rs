@@ -386,6 +386,7 @@ mod tests {
             state: CheckState::Critical,
             hard: true,
             output: "no answer to OPTIONS within 2 s".into(),
+            configured: true,
             last_check: Some(Utc::now()),
             last_change: Some(Utc::now()),
         };

@@ -499,6 +499,7 @@ mod tests {
             state,
             hard,
             output: String::new(),
+            configured: true,
             last_check: None,
             last_change: None,
         }

@@ -8,7 +8,7 @@ use pequod_api::cluster::{Cluster, ClusterMode};
 use pequod_api::jobs::{Job, JobState};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{read_problem, spawn_app, wait_for};
+use crate::helpers::{DEADLINE, eventually, read_problem, spawn_app};
 
 fn configure(cluster_ip: &str, telephony: &str, cluster: &str, email: &str) -> serde_json::Value {
     serde_json::json!({
@@ -210,7 +210,7 @@ async fn prepare_slave_needs_a_real_ed25519_key_and_then_trusts_it() {
         .and_then(|v| v.to_str().ok())
         .expect("Location header")
         .to_string();
-    let job: Job = wait_for("the prepare job to succeed", || async {
+    let job: Job = eventually(DEADLINE, || async {
         let job: Job = app.get_json(&location, &token).await;
         (job.summary.state == JobState::Succeeded).then_some(job)
     })

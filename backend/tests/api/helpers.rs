@@ -183,19 +183,28 @@ pub async fn read_problem(response: Response, status: StatusCode) -> Problem {
     problem
 }
 
-/// Polls `probe` until it returns `Some`, failing the test at the deadline.
-pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+/// Polls `probe` until it returns `Some` and gives its value; fails the test, naming
+/// the line that waited, when `deadline` passes first (a probe that hangs included).
+#[track_caller]
+pub fn eventually<T, F, Fut>(deadline: Duration, mut probe: F) -> impl Future<Output = T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
+    let caller = std::panic::Location::caller();
+    async move {
+        let give_up = Instant::now() + deadline;
+        loop {
+            let left = give_up.saturating_duration_since(Instant::now());
+            if let Ok(Some(value)) = tokio::time::timeout(left, probe()).await {
+                return value;
+            }
+            assert!(
+                Instant::now() < give_up,
+                "what {caller} waits for did not happen within {deadline:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

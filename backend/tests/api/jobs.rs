@@ -3,10 +3,10 @@ use pequod_api::jobs::{Job, JobKind, JobPage, JobState, StepState};
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 
-use crate::helpers::{TestApp, read_problem, spawn_app, wait_for};
+use crate::helpers::{DEADLINE, TestApp, eventually, read_problem, spawn_app};
 
 async fn wait_for_state(app: &TestApp, token: &str, id: i64, state: JobState) -> Job {
-    wait_for(&format!("job {id} to be {}", state.as_str()), || async {
+    eventually(DEADLINE, || async {
         let job: Job = app.get_json(&format!("/api/v1/jobs/{id}"), token).await;
         (job.summary.state == state).then_some(job)
     })
@@ -167,7 +167,7 @@ async fn jobs_running_when_the_process_stops_are_interrupted_at_the_next_start()
         )
         .await
         .expect("submitted");
-    wait_for(&format!("job {} to reach step 2", running.id), || async {
+    eventually(DEADLINE, || async {
         let job: Job = app
             .get_json(&format!("/api/v1/jobs/{}", running.id), &token)
             .await;

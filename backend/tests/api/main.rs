@@ -10,6 +10,7 @@ mod cluster;
 mod events;
 mod helpers;
 mod jobs;
+mod logging;
 mod metrics;
 mod nodes;
 mod notifications;

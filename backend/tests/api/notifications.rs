@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant};
 
 use pequod::notify::Security;
 use pequod::settings::Settings;
@@ -18,7 +17,8 @@ use reqwest::{Method, StatusCode};
 use tempfile::TempDir;
 
 use crate::helpers::{
-    DEADLINE, TestApp, read_problem, sip_responder, spawn_app, spawn_with, test_settings, wait_for,
+    DEADLINE, TestApp, eventually, read_problem, sip_responder, spawn_app, spawn_with,
+    test_settings,
 };
 
 const ADDRESS: &str = "ops@example.net";
@@ -37,7 +37,7 @@ impl SmtpServer {
     }
 
     /// Starts the server on `port` and waits until it accepts connections.
-    pub fn start(port: u16) -> SmtpServer {
+    pub async fn start(port: u16) -> SmtpServer {
         let maildir = tempfile::tempdir().expect("maildir");
         let child = Command::new("/usr/bin/python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
@@ -55,15 +55,17 @@ impl SmtpServer {
             maildir,
             child,
         };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                server.child.try_wait().expect("status").is_none(),
-                "aiosmtpd exited"
-            );
-            assert!(start.elapsed() < DEADLINE, "aiosmtpd did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(DEADLINE, || {
+            let exited = server.child.try_wait().expect("status");
+            async move {
+                assert_eq!(exited, None, "aiosmtpd exited");
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+                    .map(drop)
+            }
+        })
+        .await;
         server
     }
 
@@ -74,7 +76,7 @@ impl SmtpServer {
 
     /// Waits for a message whose subject contains `subject`.
     pub async fn wait_for_subject(&self, subject: &str) -> String {
-        wait_for(&format!("a mail with the subject {subject:?}"), || async {
+        eventually(DEADLINE, || async {
             self.messages()
                 .into_iter()
                 .find(|m| header(m, "Subject").is_some_and(|s| s.contains(subject)))
@@ -184,7 +186,7 @@ async fn the_address_is_validated_and_stored_on_a_standalone_node() {
 
 #[tokio::test]
 async fn a_test_mail_needs_an_address_and_arrives_with_its_headers() {
-    let smtp = SmtpServer::start(SmtpServer::free_port());
+    let smtp = SmtpServer::start(SmtpServer::free_port()).await;
     let (app, _) = spawn_mailing(smtp.port).await;
     let token = app.token().await;
     read_problem(send_test(&app, &token).await, StatusCode::CONFLICT).await;
@@ -255,10 +257,10 @@ async fn a_down_mail_server_loses_nothing_and_the_mail_goes_out_when_it_is_back(
     let overview: Notifications = app.get_json("/api/v1/notifications", &token).await;
     assert!(overview.queued >= 1, "{overview:?}");
 
-    let smtp = SmtpServer::start(port);
+    let smtp = SmtpServer::start(port).await;
     let message = smtp.wait_for_subject("Test mail").await;
     assert_eq!(header(&message, "To").as_deref(), Some(ADDRESS));
-    let sent = wait_for("the mail to be marked sent", || async {
+    let sent = eventually(DEADLINE, || async {
         listed(&app, &token, mail.id)
             .await
             .filter(|m| m.state == MailState::Sent)
@@ -286,7 +288,7 @@ async fn a_mail_is_marked_failed_after_its_last_attempt() {
     let mail: Mail = send_test(&app, &token).await.json().await.expect("mail");
     assert_eq!((mail.state, mail.attempts), (MailState::Queued, 1));
 
-    let failed = wait_for("the mail to be given up", || async {
+    let failed = eventually(DEADLINE, || async {
         listed(&app, &token, mail.id)
             .await
             .filter(|m| m.state == MailState::Failed)
@@ -299,7 +301,7 @@ async fn a_mail_is_marked_failed_after_its_last_attempt() {
     assert!(overview.failed >= 1, "{overview:?}");
 
     // A server that comes back later does not resurrect a failed mail.
-    let smtp = SmtpServer::start(port);
+    let smtp = SmtpServer::start(port).await;
     let probe: Mail = send_test(&app, &token).await.json().await.expect("mail");
     assert_eq!(probe.state, MailState::Sent);
     assert_eq!(
@@ -324,13 +326,13 @@ async fn queued_mails_are_sent_after_a_restart() {
     assert_eq!(mail.state, MailState::Queued);
 
     let dir = app.stop().await;
-    let smtp = SmtpServer::start(port);
+    let smtp = SmtpServer::start(port).await;
     assert!(smtp.messages().is_empty(), "the stopped node sends nothing");
     let app = spawn_with(settings, dir).await;
     let message = smtp.wait_for_subject("Test mail").await;
     assert_eq!(header(&message, "To").as_deref(), Some(ADDRESS));
     let token = app.token().await;
-    wait_for("the mail to be marked sent", || async {
+    eventually(DEADLINE, || async {
         listed(&app, &token, mail.id)
             .await
             .filter(|m| m.state == MailState::Sent)
@@ -354,7 +356,7 @@ async fn without_a_mail_server_mails_wait_in_the_queue() {
 
 #[tokio::test]
 async fn a_hard_state_change_of_a_check_is_mailed_and_so_is_its_recovery() {
-    let smtp = SmtpServer::start(SmtpServer::free_port());
+    let smtp = SmtpServer::start(SmtpServer::free_port()).await;
     let status = Arc::new(AtomicU16::new(200));
     let sip_port = sip_responder(status.clone()).await;
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
@@ -369,10 +371,12 @@ async fn a_hard_state_change_of_a_check_is_mailed_and_so_is_its_recovery() {
     );
 
     status.store(503, Ordering::Relaxed);
-    let mut check = app.run_check(&token, "asterisk-sip").await;
-    while !check.hard {
-        check = app.run_check(&token, "asterisk-sip").await;
-    }
+    // Run after run until the retries confirm the problem (three by default).
+    let check = eventually(DEADLINE, || async {
+        let check = app.run_check(&token, "asterisk-sip").await;
+        check.hard.then_some(check)
+    })
+    .await;
     assert_eq!(check.state, CheckState::Critical);
     let hostname = app.state.agent.node().await.hostname.to_string();
     let message = smtp

@@ -1,6 +1,7 @@
 //! Information › Service Status: every check this node runs, colour-coded by state, with
 //! its output, where it runs, whether it moves services (failover) or only informs
-//! (notify), when it last ran and last changed; filters and "run now". Live.
+//! (notify), when it last ran and last changed; filters and "run now". Live. A check
+//! with nothing to judge on this node reads "not configured", not UNKNOWN.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -124,13 +125,12 @@ fn check_row(
     };
     let state = check.state;
     let soft = (!check.hard && state != CheckState::Ok).then_some(" (unconfirmed)");
+    let (label, class) = state_shown(&check);
     view! {
-        <tr data-check=check.id.clone() class=format!("check-row {}", check_state_class(state))>
+        <tr data-check=check.id.clone() class=format!("check-row {class}")>
             <td data-label="Check"><strong>{check.name.clone()}</strong></td>
             <td data-label="State">
-                <span class=format!("check-state {}", check_state_class(state))>
-                    {check_state_label(state)}
-                </span>
+                <span class=format!("check-state {class}")>{label}</span>
                 {soft.map(|s| view! { <span class="muted">{s}</span> })}
             </td>
             <td data-label="Output" class="check-output">{check.output}</td>
@@ -152,5 +152,18 @@ fn check_row(
                 {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
             </td>
         </tr>
+    }
+}
+
+/// The state's label and CSS class; "not configured" is no state of its own on the
+/// wire (it is UNKNOWN with `configured: false`) but reads as one.
+fn state_shown(check: &Check) -> (&'static str, &'static str) {
+    if check.configured {
+        (
+            check_state_label(check.state),
+            check_state_class(check.state),
+        )
+    } else {
+        ("not configured", "check-not-configured")
     }
 }
