@@ -373,18 +373,14 @@ impl CheckEngine {
                 )),
                 None => CheckResult::unknown("this node knows no master"),
             },
-            "cluster-status" => {
-                if !view.holds_vip {
+            "cluster-status" => match view.cluster_fault() {
+                // The decision's typed cause, never its wording.
+                Some(fault) => CheckResult::critical(fault.to_string()),
+                None if !view.holds_vip => {
                     CheckResult::critical("the cluster IP is not on this master")
-                } else {
-                    match &view.last_decision {
-                        Some(decision) if decision.reason.contains("Cluster Status failed") => {
-                            CheckResult::critical(decision.reason.clone())
-                        }
-                        _ => CheckResult::ok("this master holds the cluster IP"),
-                    }
                 }
-            }
+                None => CheckResult::ok("this master holds the cluster IP"),
+            },
             "raid" => raid::check_raid(std::path::Path::new(raid::MDSTAT)).await,
             "network-failover" => match &view.peer {
                 Some(peer) if !peer.reaches_telephony && view.reaches_telephony => {

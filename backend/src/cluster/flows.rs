@@ -527,7 +527,7 @@ async fn pair(
                 let view = agent
                     .wait_for_view(Duration::from_secs(20), |view| {
                         view.peer.as_ref().is_some_and(|p| {
-                            p.role == Role::Slave && p.telephony_alive && p.cluster_alive
+                            p.role == Some(Role::Slave) && p.telephony_alive && p.cluster_alive
                         })
                     })
                     .await
@@ -645,7 +645,7 @@ pub async fn manual_failover(state: &AppState) -> Result<JobSummary, ApiError> {
                 agent
                     .wait_for_view(Duration::from_secs(10), |view| {
                         view.peer_holds_vip
-                            && view.peer.as_ref().is_some_and(|p| p.role == Role::Master)
+                            && view.peer.as_ref().is_some_and(|p| p.role == Some(Role::Master))
                     })
                     .await
                     .ok_or_else(|| {

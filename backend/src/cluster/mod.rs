@@ -67,5 +67,6 @@ pub async fn view_with(
         vip_holder,
         lamp,
         lamp_reasons,
+        telephony_gateway: seen.telephony.into(),
     })
 }
