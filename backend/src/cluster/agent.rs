@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use pequod_api::cluster::Role;
 use pequod_api::events::Event;
 use pequod_api::jobs::JobKind;
-use pequod_api::slaves::SlaveState;
 use pequod_api::jobs::JobSummary;
+use pequod_api::slaves::SlaveState;
 use tokio::sync::{Mutex, watch};
 
 use super::config::{ClusterConfig, Member};
@@ -51,7 +51,9 @@ pub struct AgentView {
 impl AgentView {
     /// Why Cluster Status fails, from the decision's typed cause (never its sentence).
     pub fn cluster_fault(&self) -> Option<&ClusterFault> {
-        self.last_decision.as_ref().and_then(Decision::cluster_fault)
+        self.last_decision
+            .as_ref()
+            .and_then(Decision::cluster_fault)
     }
 }
 
@@ -444,8 +446,7 @@ impl Agent {
         };
         let node = self.node().await;
         let dead_after = self.dead_after();
-        let mut vip_presence = match vip::is_present(&rt.telephony_interface, rt.cluster_ip).await
-        {
+        let mut vip_presence = match vip::is_present(&rt.telephony_interface, rt.cluster_ip).await {
             Ok(true) => Presence::Held,
             Ok(false) => Presence::NotHeld,
             Err(err) => Presence::Unknown(format!(
@@ -571,18 +572,16 @@ impl Agent {
                 // The failure is recorded in the job; the next cycles retry the release.
                 let _ = self.step_down(rt, &decision.reason).await;
             }
-            Action::ReleaseVip => {
-                match vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
-                    Ok(()) => rt.release_error = None,
-                    Err(err) => {
-                        let error = format!("{err:#}");
-                        if rt.release_error.as_ref() != Some(&error) {
-                            tracing::error!(error, "could not release the cluster IP");
-                            rt.release_error = Some(error);
-                        }
+            Action::ReleaseVip => match vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
+                Ok(()) => rt.release_error = None,
+                Err(err) => {
+                    let error = format!("{err:#}");
+                    if rt.release_error.as_ref() != Some(&error) {
+                        tracing::error!(error, "could not release the cluster IP");
+                        rt.release_error = Some(error);
                     }
                 }
-            }
+            },
             Action::Reannounce => {
                 if rt
                     .last_announce
@@ -756,16 +755,14 @@ impl Agent {
             (JobKind::AutomaticFailover, TAKEOVER_TITLE)
         };
         if let Some(summary) = self.record(kind, title, log, failed.clone()).await {
-            self.inner
-                .events
-                .announce(DomainEvent::TookOver(Takeover {
-                    job: summary.id,
-                    manual,
-                    epoch,
-                    reason: reason.to_string(),
-                    previous_master,
-                    failed,
-                }));
+            self.inner.events.announce(DomainEvent::TookOver(Takeover {
+                job: summary.id,
+                manual,
+                epoch,
+                reason: reason.to_string(),
+                previous_master,
+                failed,
+            }));
         }
         self.publish_cluster().await;
     }

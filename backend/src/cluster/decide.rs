@@ -855,21 +855,36 @@ mod tests {
             },
             Scenario {
                 name: "restart of a former master, nobody else around: resume",
-                snapshot: restarted(Startup::GraceOver { arp: ArpProbe::Free }, None),
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
                 health: healthy(),
                 expected: Action::ResumeMaster,
                 reason_mentions: "resumes",
             },
             Scenario {
                 name: "restart of a former master while someone answers for the VIP: standby",
-                snapshot: restarted(Startup::GraceOver { arp: ArpProbe::Taken }, None),
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Taken,
+                    },
+                    None,
+                ),
                 health: healthy(),
                 expected: Action::StepDown,
                 reason_mentions: "Another host",
             },
             Scenario {
                 name: "restart of a former master without the telephony gateway: standby",
-                snapshot: restarted(Startup::GraceOver { arp: ArpProbe::Free }, None),
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
                 health: telephony(Reachability::Unreachable),
                 expected: Action::StepDown,
                 reason_mentions: "gateway",
@@ -877,7 +892,9 @@ mod tests {
             Scenario {
                 name: "Cluster Status fails on the master with a healthy slave: step down",
                 snapshot: node(Role::Master, 3, slave_ok()),
-                health: fault(ClusterFault::ServicesFailed("kamailio will not start".into())),
+                health: fault(ClusterFault::ServicesFailed(
+                    "kamailio will not start".into(),
+                )),
                 expected: Action::StepDown,
                 reason_mentions: "kamailio will not start",
             },
@@ -1012,7 +1029,9 @@ mod tests {
             Scenario {
                 name: "Cluster Status fails while the slave has not been heard yet: no step-down",
                 snapshot: node(Role::Master, 3, Some(unheard())),
-                health: fault(ClusterFault::ServicesFailed("kamailio will not start".into())),
+                health: fault(ClusterFault::ServicesFailed(
+                    "kamailio will not start".into(),
+                )),
                 expected: Action::Warn,
                 reason_mentions: "no healthy slave",
             },
@@ -1053,7 +1072,12 @@ mod tests {
             },
             Scenario {
                 name: "former master at the end of its grace waits for a peer it has not heard",
-                snapshot: restarted(Startup::GraceOver { arp: ArpProbe::Free }, Some(unheard())),
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    Some(unheard()),
+                ),
                 health: healthy(),
                 expected: Action::Stay,
                 reason_mentions: "waits to hear",
@@ -1124,14 +1148,24 @@ mod tests {
             },
             Scenario {
                 name: "former master waits for the first gateway probe before resuming",
-                snapshot: restarted(Startup::GraceOver { arp: ArpProbe::Free }, None),
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
                 health: telephony(Reachability::Unknown),
                 expected: Action::Stay,
                 reason_mentions: "not been probed",
             },
             Scenario {
                 name: "former master without a configured gateway resumes",
-                snapshot: restarted(Startup::GraceOver { arp: ArpProbe::Free }, None),
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
                 health: telephony(Reachability::NotConfigured),
                 expected: Action::ResumeMaster,
                 reason_mentions: "resumes",
@@ -1154,7 +1188,9 @@ mod tests {
             Scenario {
                 name: "former master whose ARP probe found nobody, against a live master of lower epoch: standby",
                 snapshot: restarted(
-                    Startup::GraceOver { arp: ArpProbe::Free },
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
                     Some(peer(Role::Master, 2)),
                 ),
                 health: healthy(),
@@ -1163,7 +1199,12 @@ mod tests {
             },
             Scenario {
                 name: "former master whose loop stalled at the end of its grace does not resume yet",
-                snapshot: restarted(Startup::GraceOver { arp: ArpProbe::Free }, None),
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
                 health: stalled(),
                 expected: Action::Stay,
                 reason_mentions: "fresh heartbeats",

@@ -645,7 +645,10 @@ pub async fn manual_failover(state: &AppState) -> Result<JobSummary, ApiError> {
                 agent
                     .wait_for_view(Duration::from_secs(10), |view| {
                         view.peer_holds_vip
-                            && view.peer.as_ref().is_some_and(|p| p.role == Some(Role::Master))
+                            && view
+                                .peer
+                                .as_ref()
+                                .is_some_and(|p| p.role == Some(Role::Master))
                     })
                     .await
                     .ok_or_else(|| {

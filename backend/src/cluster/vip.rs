@@ -161,8 +161,14 @@ mod tests {
     async fn an_interface_that_does_not_exist_holds_nothing_and_releases_without_error() {
         let ip = ClusterIp::parse("192.0.2.10/24").expect("address");
         let missing = "pq-missing0";
-        assert!(!is_present(missing, ip).await.expect("a missing interface is read"));
-        remove(missing, ip).await.expect("nothing to remove is no error");
+        assert!(
+            !is_present(missing, ip)
+                .await
+                .expect("a missing interface is read")
+        );
+        remove(missing, ip)
+            .await
+            .expect("nothing to remove is no error");
         // An address that is not there is removed without error too.
         assert!(!is_present("lo", ip).await.expect("lo is read"));
         remove("lo", ip).await.expect("removing an absent address");
