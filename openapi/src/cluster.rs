@@ -55,6 +55,23 @@ pub enum Lamp {
     Red,
 }
 
+/// What this node's probe of the telephony gateway(s) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum GatewayState {
+    /// A configured gateway answers.
+    Reachable,
+    /// No configured gateway answered in the rounds allowed to fail.
+    Unreachable,
+    /// Not probed yet: no answer so far, and not enough failed rounds to tell. Blocks a
+    /// takeover and a former master's return until the probe tells.
+    Unknown,
+    /// No gateway is configured: the telephony network is not checked, and no failover
+    /// is ever made because of it.
+    NotConfigured,
+}
+
 /// The cluster as this node sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
@@ -71,6 +88,9 @@ pub struct Cluster {
     pub lamp: Lamp,
     /// Why the lamp has its colour, one sentence per reason.
     pub lamp_reasons: Vec<String>,
+    /// What this node's probe of the telephony gateway(s) says (`unknown` outside a
+    /// cluster, where nothing is probed).
+    pub telephony_gateway: GatewayState,
 }
 
 /// "Configure master": makes this standalone node the master of a new cluster.

@@ -397,20 +397,27 @@ impl CheckEngine {
                 )),
                 None => CheckResult::unknown("this node knows no master"),
             },
+<<<<<<< HEAD
             BuiltinCheck::ClusterStatus => {
                 if !view.holds_vip {
+=======
+            "cluster-status" => match view.cluster_fault() {
+                // The decision's typed cause, never its wording.
+                Some(fault) => CheckResult::critical(fault.to_string()),
+                None if !view.holds_vip => {
+>>>>>>> failsafe
                     CheckResult::critical("the cluster IP is not on this master")
-                } else {
-                    match &view.last_decision {
-                        Some(decision) if decision.reason.contains("Cluster Status failed") => {
-                            CheckResult::critical(decision.reason.clone())
-                        }
-                        _ => CheckResult::ok("this master holds the cluster IP"),
-                    }
                 }
+<<<<<<< HEAD
             }
             BuiltinCheck::Raid => raid::check_raid(&settings.raid_mdstat).await,
             BuiltinCheck::NetworkFailover => match &view.peer {
+=======
+                None => CheckResult::ok("this master holds the cluster IP"),
+            },
+            "raid" => raid::check_raid(std::path::Path::new(raid::MDSTAT)).await,
+            "network-failover" => match &view.peer {
+>>>>>>> failsafe
                 Some(peer) if !peer.reaches_telephony && view.reaches_telephony => {
                     CheckResult::critical(format!(
                         "{} cannot reach the telephony network, this node can",

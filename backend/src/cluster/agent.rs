@@ -3,25 +3,29 @@
 //! what to do and performs that one transition. Side effects — cluster IP, services,
 //! role changes, failover records — happen only here.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use pequod_api::cluster::{Cluster, ClusterMode, Lamp, Role};
 use pequod_api::events::Event;
 use pequod_api::jobs::JobKind;
+use pequod_api::jobs::JobSummary;
 use pequod_api::slaves::SlaveState;
 use tokio::sync::{Mutex, watch};
 
 use super::config::{ClusterConfig, Member};
-use super::decide::{self, Action, Decision, Health, PeerView, Snapshot, Startup};
+use super::decide::{
+    self, Action, ArpProbe, ClusterFault, Decision, Health, PeerView, Presence, Reachability,
+    Snapshot, Startup,
+};
 use super::heartbeat::{Heartbeats, Link, LinkEndpoints, OwnState};
 use super::settings::ClusterSettings;
 use super::vip::{self, ClusterIp};
 use super::{lamp, probe, services};
-use crate::events::EventBus;
+use crate::events::{DomainEvent, EventBus, Takeover};
 use crate::jobs::JobRunner;
 use crate::storage::{NodeRecord, StorageError, Store};
 
@@ -35,9 +39,22 @@ pub struct AgentView {
     /// Received and dropped heartbeat packets since the heartbeats (re)started.
     pub heartbeat_stats: Option<Arc<super::heartbeat::HeartbeatStats>>,
     pub peer_holds_vip: bool,
+    /// The cluster IP is on this node's interface (false when that cannot be read).
     pub holds_vip: bool,
+    /// What the heartbeats say: false only while the gateway probe reports an outage.
     pub reaches_telephony: bool,
+    /// What the gateway probe says, including "not probed yet" and "no gateway".
+    pub telephony: Reachability,
     pub last_decision: Option<Decision>,
+}
+
+impl AgentView {
+    /// Why Cluster Status fails, from the decision's typed cause (never its sentence).
+    pub fn cluster_fault(&self) -> Option<&ClusterFault> {
+        self.last_decision
+            .as_ref()
+            .and_then(Decision::cluster_fault)
+    }
 }
 
 #[derive(Clone)]
@@ -69,17 +86,112 @@ pub const MANUAL_TAKEOVER_TITLE: &str = "Manual failover: this node took over";
 /// How long a announced handover stays due.
 const HANDOVER_WINDOW: Duration = Duration::from_secs(10);
 
+/// How long the ARP probe for the cluster IP listens for another holder.
+const ARP_PROBE_WAIT: Duration = Duration::from_secs(1);
+
+/// How often a master whose services did not start tries again.
+const SERVICES_RETRY: Duration = Duration::from_secs(5);
+
+/// A slow probe or retry run beside the agent's cycle, so the cycle (and the runtime
+/// lock it holds) never waits for it; aborted when dropped.
+struct Background<T> {
+    task: Option<tokio::task::JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    fn spawn(work: impl Future<Output = T> + Send + 'static) -> Self {
+        Self {
+            task: Some(tokio::spawn(work)),
+        }
+    }
+
+    /// The result once the task has ended; `None` while it runs. A task that panicked
+    /// or was cancelled gives its error.
+    async fn result(&mut self) -> Option<Result<T, String>> {
+        if !self.task.as_ref().is_some_and(|t| t.is_finished()) {
+            return None;
+        }
+        let task = self.task.take()?;
+        Some(task.await.map_err(|err| err.to_string()))
+    }
+}
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Managed services that did not start on this master: Cluster Status stays failed
+/// until a retry starts them.
+struct ServicesFault {
+    error: String,
+    next_try: Instant,
+    retry: Option<Background<anyhow::Result<()>>>,
+}
+
+impl ServicesFault {
+    fn new(error: String) -> Self {
+        Self {
+            error,
+            next_try: Instant::now() + SERVICES_RETRY,
+            retry: None,
+        }
+    }
+}
+
+/// The stall guard: a loop that ran late (process paused, CPU starved) saw a silence
+/// of its own making. For `dead_after` after the late tick the peer's missed
+/// heartbeats do not count: by then heartbeats sent after the resume have arrived.
+#[derive(Debug)]
+struct StallGuard {
+    interval: Duration,
+    dead_after: Duration,
+    last_tick: Instant,
+    stalled_until: Option<Instant>,
+}
+
+impl StallGuard {
+    fn new(interval: Duration, dead_after: Duration, now: Instant) -> Self {
+        Self {
+            interval,
+            dead_after,
+            last_tick: now,
+            stalled_until: None,
+        }
+    }
+
+    /// Called once per tick; whether the missed interval is ours.
+    fn tick(&mut self, now: Instant) -> bool {
+        let late_by = now.saturating_duration_since(self.last_tick);
+        if late_by > self.interval + self.dead_after / 2 {
+            tracing::warn!(?late_by, "the agent's loop ran late");
+            let until = now + self.dead_after;
+            self.stalled_until = Some(self.stalled_until.map_or(until, |u| u.max(until)));
+        }
+        self.last_tick = now;
+        self.stalled_until.is_some_and(|until| now < until)
+    }
+}
+
 /// The parts that run while the node is in a cluster.
 struct Runtime {
     config: ClusterConfig,
     cluster_ip: ClusterIp,
     telephony_interface: String,
     heartbeats: Option<Heartbeats>,
-    reachable: Arc<std::sync::atomic::AtomicBool>,
+    telephony: watch::Receiver<Reachability>,
     probe: tokio::task::JoinHandle<()>,
     startup: Startup,
     grace_until: Option<Instant>,
+    /// The ARP probe for the cluster IP at the end of the start-up grace, while it runs.
+    arp_probe: Option<Background<anyhow::Result<bool>>>,
     last_announce: Option<Instant>,
+    services_fault: Option<ServicesFault>,
+    /// The last error releasing the cluster IP, logged once rather than every cycle.
+    release_error: Option<String>,
 }
 
 impl Drop for Runtime {
@@ -277,7 +389,7 @@ impl Agent {
             ),
             None => None,
         };
-        let (reachable, probe) = probe::spawn(
+        let (telephony, probe) = probe::spawn(
             telephony_interface.clone(),
             config.gateways.clone(),
             Duration::from_millis(self.inner.settings.probe_interval_ms.max(50)),
@@ -298,50 +410,51 @@ impl Agent {
             cluster_ip,
             telephony_interface,
             heartbeats,
-            reachable,
+            telephony,
             probe,
             startup,
             grace_until,
+            arp_probe: None,
             last_announce: None,
+            services_fault: None,
+            release_error: None,
         });
         Ok(())
     }
 
     async fn run(&self) {
         let interval = self.interval();
-        let dead_after = self.dead_after();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut last_tick = Instant::now();
-        let mut stalled_until: Option<Instant> = None;
+        let mut guard = StallGuard::new(interval, self.dead_after(), Instant::now());
         loop {
             ticker.tick().await;
             let now = Instant::now();
-            // Stall guard: when our own loop ran late, the silence we saw was ours.
-            if now.saturating_duration_since(last_tick) > interval + dead_after / 2 {
-                tracing::warn!(late_by = ?now.saturating_duration_since(last_tick), "the agent's loop ran late");
-                stalled_until = Some(now + dead_after);
-            }
-            last_tick = now;
-            let stalled = stalled_until.is_some_and(|until| now < until);
-            if let Err(err) = self.cycle(stalled).await {
+            let stalled = guard.tick(now);
+            // The cycle judges the heartbeats as of this tick: a pause after it must
+            // not make the peer look older than it is.
+            if let Err(err) = self.cycle(now, stalled).await {
                 tracing::error!(error = format!("{err:#}"), "agent cycle failed");
             }
         }
     }
 
-    async fn cycle(&self, stalled: bool) -> anyhow::Result<()> {
+    async fn cycle(&self, now: Instant, stalled: bool) -> anyhow::Result<()> {
         let mut guard = self.inner.runtime.lock().await;
         let Some(rt) = guard.as_mut() else {
             return Ok(());
         };
         let node = self.node().await;
-        let now = Instant::now();
         let dead_after = self.dead_after();
-        let mut holds_vip = vip::is_present(&rt.telephony_interface, rt.cluster_ip)
-            .await
-            .unwrap_or(false);
-        let reaches_telephony = rt.reachable.load(Ordering::Relaxed);
+        let mut vip_presence = match vip::is_present(&rt.telephony_interface, rt.cluster_ip).await {
+            Ok(true) => Presence::Held,
+            Ok(false) => Presence::NotHeld,
+            Err(err) => Presence::Unknown(format!(
+                "cannot read the addresses of {}: {err:#}",
+                rt.telephony_interface
+            )),
+        };
+        let telephony = *rt.telephony.borrow();
 
         let wall_clock = |seen: Instant| {
             Utc::now()
@@ -364,17 +477,11 @@ impl Agent {
                     hostname: member.hostname.to_string(),
                     telephony_alive: links.alive(Link::Telephony, dead_after, now, hb.started),
                     cluster_alive: links.alive(Link::Cluster, dead_after, now, hb.started),
-                    // Until its first heartbeat, the peer is what the configuration
-                    // says, in good health: "not heard yet" is no evidence of trouble.
-                    role: latest.as_ref().map(|h| h.role).unwrap_or(
-                        if rt.config.master.node_id == member.node_id {
-                            Role::Master
-                        } else {
-                            Role::Slave
-                        },
-                    ),
-                    epoch: latest.as_ref().map(|h| h.epoch).unwrap_or(node.epoch),
-                    reaches_telephony: latest.as_ref().is_none_or(|h| h.reaches_telephony),
+                    // Until its first heartbeat nothing about the peer is known: not its
+                    // role, not its epoch, not that it reaches the telephony network.
+                    role: latest.as_ref().map(|h| h.role),
+                    epoch: latest.as_ref().map_or(0, |h| h.epoch),
+                    reaches_telephony: latest.as_ref().is_some_and(|h| h.reaches_telephony),
                 };
                 let last = last_seen.map(wall_clock);
                 let vip = view.alive() && latest.is_some_and(|h| h.holds_vip);
@@ -383,47 +490,44 @@ impl Agent {
             _ => (None, None, false),
         };
 
-        if let (Startup::Grace, Some(until)) = (rt.startup, rt.grace_until)
-            && now >= until
-        {
-            let taken = vip::in_use(
-                &rt.telephony_interface,
-                rt.cluster_ip.address,
-                Duration::from_secs(1),
-            )
-            .await
-            .unwrap_or(false);
-            rt.startup = Startup::GraceOver { vip_taken: taken };
-        }
+        self.advance_startup(rt, now).await;
 
-        // A failover check the agent does not judge itself (RAID) in hard CRITICAL.
-        let mut cluster_error = crate::checks::engine::failover_problem(&self.checks())
-            .filter(|_| node.role == Role::Master)
-            .map(|problem| format!("a failover check is critical ({problem})"));
-        if node.role == Role::Master && rt.startup == Startup::Settled && !holds_vip {
-            // The address vanished (someone removed it, the interface flapped): put it back.
-            tracing::warn!(ip = %rt.cluster_ip, "the cluster IP is missing on the master; adding it again");
-            match vip::add(&rt.telephony_interface, rt.cluster_ip).await {
-                Ok(()) => {
-                    holds_vip = true;
-                    spawn_announce(rt.telephony_interface.clone(), rt.cluster_ip);
+        let mut cluster_fault = None;
+        if node.role == Role::Master && rt.startup == Startup::Settled {
+            // A master that cannot read its addresses does not add the IP blindly:
+            // decide() makes that a Cluster Status fault of its own.
+            if vip_presence == Presence::NotHeld {
+                // The address vanished (someone removed it, the interface flapped): put it back.
+                tracing::warn!(ip = %rt.cluster_ip, "the cluster IP is missing on the master; adding it again");
+                match vip::add(&rt.telephony_interface, rt.cluster_ip).await {
+                    Ok(()) => {
+                        vip_presence = Presence::Held;
+                        spawn_announce(rt.telephony_interface.clone(), rt.cluster_ip);
+                    }
+                    Err(err) => cluster_fault = Some(ClusterFault::VipLost(format!("{err:#}"))),
                 }
-                Err(err) => cluster_error = Some(format!("cannot hold the cluster IP: {err:#}")),
             }
+            let services = self.retry_services(rt, now).await;
+            cluster_fault = cluster_fault.or(services);
+            // A failover check the agent does not judge itself (RAID) in hard CRITICAL.
+            cluster_fault = cluster_fault.or_else(|| {
+                crate::checks::engine::failover_problem(&self.checks())
+                    .map(|check| ClusterFault::FailoverCheck { check })
+            });
         }
 
         let snapshot = Snapshot {
             node_id: node.id,
             role: node.role,
             epoch: node.epoch,
-            holds_vip,
+            vip: vip_presence.clone(),
             peer: peer.clone(),
-            startup: rt.startup,
+            startup: rt.startup.clone(),
         };
         let health = Health {
-            reaches_telephony,
+            telephony,
             loop_stalled: stalled,
-            cluster_error,
+            cluster_fault,
         };
         let decision = decide::decide(&snapshot, &health);
         let changed = {
@@ -436,6 +540,7 @@ impl Agent {
                 _ => tracing::warn!("{}", decision.reason),
             }
         }
+        let holds_vip = vip_presence.is_held();
         if let Ok(mut view) = self.inner.view.write() {
             *view = AgentView {
                 peer,
@@ -444,14 +549,15 @@ impl Agent {
                 heartbeat_stats: rt.heartbeats.as_ref().map(|hb| hb.stats.clone()),
                 peer_holds_vip,
                 holds_vip,
-                reaches_telephony,
+                reaches_telephony: telephony.heartbeat_bit(),
+                telephony,
                 last_decision: Some(decision.clone()),
             };
         }
         self.inner.own.send_modify(|own| {
             own.role = node.role;
             own.epoch = node.epoch;
-            own.reaches_telephony = reaches_telephony;
+            own.reaches_telephony = telephony.heartbeat_bit();
             own.holds_vip = holds_vip;
             own.hostname = node.hostname.to_string();
         });
@@ -459,24 +565,23 @@ impl Agent {
         match decision.action {
             Action::Stay | Action::Warn => {}
             Action::TakeOver => {
-                let kind = if self.take_handover() {
-                    JobKind::ManualFailover
-                } else {
-                    JobKind::AutomaticFailover
-                };
-                self.take_over(rt, &decision.reason, kind).await;
+                let manual = self.take_handover();
+                self.take_over(rt, &decision.reason, manual).await;
             }
             Action::StepDown => {
-                self.step_down(rt, &decision.reason).await;
+                // The failure is recorded in the job; the next cycles retry the release.
+                let _ = self.step_down(rt, &decision.reason).await;
             }
-            Action::ReleaseVip => {
-                if let Err(err) = vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
-                    tracing::error!(
-                        error = format!("{err:#}"),
-                        "could not release the cluster IP"
-                    );
+            Action::ReleaseVip => match vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
+                Ok(()) => rt.release_error = None,
+                Err(err) => {
+                    let error = format!("{err:#}");
+                    if rt.release_error.as_ref() != Some(&error) {
+                        tracing::error!(error, "could not release the cluster IP");
+                        rt.release_error = Some(error);
+                    }
                 }
-            }
+            },
             Action::Reannounce => {
                 if rt
                     .last_announce
@@ -489,8 +594,9 @@ impl Agent {
             Action::ResumeMaster => {
                 rt.startup = Startup::Settled;
                 let mut log = vec![decision.reason.clone()];
-                log.extend(self.claim(rt).await);
-                self.record(JobKind::AutomaticFailover, "Resume as master", log, None)
+                let (claimed, failed) = self.claim(rt).await;
+                log.extend(claimed);
+                self.record(JobKind::AutomaticFailover, "Resume as master", log, failed)
                     .await;
             }
         }
@@ -500,41 +606,120 @@ impl Agent {
         Ok(())
     }
 
-    /// Adds the cluster IP, announces it and starts the services; returns log lines.
-    async fn claim(&self, rt: &mut Runtime) -> Vec<String> {
+    /// The start-up of a former master: when the grace period ends, the ARP probe for
+    /// the cluster IP starts beside the cycle; when it has ended, its answer is kept.
+    /// Until then the node stays in its grace and does not hold the cluster IP.
+    async fn advance_startup(&self, rt: &mut Runtime, now: Instant) {
+        match rt.startup {
+            Startup::Grace if rt.grace_until.is_some_and(|until| now >= until) => {
+                let interface = rt.telephony_interface.clone();
+                let address = rt.cluster_ip.address;
+                rt.arp_probe = Some(Background::spawn(async move {
+                    vip::in_use(&interface, address, ARP_PROBE_WAIT).await
+                }));
+                rt.startup = Startup::Probing;
+            }
+            Startup::Probing => {
+                let finished = match rt.arp_probe.as_mut() {
+                    Some(probe) => probe.result().await,
+                    None => Some(Err("the probe did not run".to_owned())),
+                };
+                if let Some(result) = finished {
+                    rt.arp_probe = None;
+                    let arp = match result {
+                        Ok(Ok(false)) => ArpProbe::Free,
+                        Ok(Ok(true)) => ArpProbe::Taken,
+                        Ok(Err(err)) => ArpProbe::Failed(format!("{err:#}")),
+                        Err(err) => ArpProbe::Failed(err),
+                    };
+                    rt.startup = Startup::GraceOver { arp };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The fault of services that did not start on this master, retried beside the
+    /// cycle every few seconds until a start succeeds.
+    async fn retry_services(&self, rt: &mut Runtime, now: Instant) -> Option<ClusterFault> {
+        let pending = rt.services_fault.as_mut()?;
+        match pending.retry.as_mut() {
+            Some(retry) => {
+                if let Some(result) = retry.result().await {
+                    pending.retry = None;
+                    pending.next_try = now + SERVICES_RETRY;
+                    match result {
+                        Ok(Ok(())) => {
+                            tracing::info!("the managed services started on a retry");
+                            rt.services_fault = None;
+                            return None;
+                        }
+                        Ok(Err(err)) => pending.error = format!("{err:#}"),
+                        Err(err) => pending.error = err,
+                    }
+                }
+            }
+            None if now >= pending.next_try => {
+                let services = self.inner.settings.services.clone();
+                pending.retry = Some(Background::spawn(async move {
+                    services::start_all(&services).await
+                }));
+            }
+            None => {}
+        }
+        Some(ClusterFault::ServicesFailed(pending.error.clone()))
+    }
+
+    /// Adds the cluster IP, announces it and starts the services. Returns the log lines
+    /// and, when the IP or a service failed, why: the claim did not succeed then.
+    async fn claim(&self, rt: &mut Runtime) -> (Vec<String>, Option<String>) {
         let mut log = Vec::new();
+        let mut failed = Vec::new();
         match vip::add(&rt.telephony_interface, rt.cluster_ip).await {
-            Ok(()) => log.push(format!(
-                "added {} to {}",
-                rt.cluster_ip, rt.telephony_interface
-            )),
-            Err(err) => log.push(format!("could not add the cluster IP: {err:#}")),
+            Ok(()) => {
+                log.push(format!(
+                    "added {} to {}",
+                    rt.cluster_ip, rt.telephony_interface
+                ));
+                spawn_announce(rt.telephony_interface.clone(), rt.cluster_ip);
+                rt.last_announce = Some(Instant::now());
+                log.push("sent gratuitous ARP".into());
+            }
+            // The cycle adds the missing IP again and reports Cluster Status until then.
+            Err(err) => failed.push(format!("could not add the cluster IP: {err:#}")),
         }
-        spawn_announce(rt.telephony_interface.clone(), rt.cluster_ip);
-        rt.last_announce = Some(Instant::now());
-        log.push("sent gratuitous ARP".into());
         match services::start_all(&self.inner.settings.services).await {
-            Ok(()) => log.push(format!(
-                "started {} managed service(s)",
-                self.inner.settings.services.len()
-            )),
-            Err(err) => log.push(format!("a service did not start: {err:#}")),
+            Ok(()) => {
+                rt.services_fault = None;
+                log.push(format!(
+                    "started {} managed service(s)",
+                    self.inner.settings.services.len()
+                ));
+            }
+            Err(err) => {
+                rt.services_fault = Some(ServicesFault::new(format!("{err:#}")));
+                failed.push(format!("a service did not start: {err:#}"));
+            }
         }
-        log
+        log.extend(failed.iter().cloned());
+        (log, (!failed.is_empty()).then(|| failed.join("; ")))
     }
 
     /// Slave → master: a new epoch, the cluster IP, the services; the old master is
-    /// kept as the node to "Add again".
-    async fn take_over(&self, rt: &mut Runtime, reason: &str, kind: JobKind) {
+    /// kept as the node to "Add again". A takeover whose IP or services failed is a
+    /// failed job, and the notifier hears of it either way.
+    async fn take_over(&self, rt: &mut Runtime, reason: &str, manual: bool) {
         let started = Instant::now();
         let mut node = self.inner.node.lock().await;
         node.epoch += 1;
         node.role = Role::Master;
         let mut config = rt.config.clone();
+        let mut previous_master = None;
         if config.master.node_id != Some(node.id)
             && let Some(mut me) = config.slave.take()
         {
             let mut old_master = config.master.clone();
+            previous_master = Some(old_master.hostname.to_string());
             old_master.state = SlaveState::Removed;
             me.state = SlaveState::Active;
             config.master = me;
@@ -548,8 +733,10 @@ impl Agent {
         drop(node);
         rt.config = config;
         rt.startup = Startup::Settled;
+        rt.arp_probe = None;
         let mut log = vec![reason.to_string(), format!("claimed epoch {epoch}")];
-        log.extend(self.claim(rt).await);
+        let (claimed, failed) = self.claim(rt).await;
+        log.extend(claimed);
         log.push(format!("took over in {} ms", started.elapsed().as_millis()));
         self.inner.own.send_modify(|own| {
             own.role = snapshot.role;
@@ -559,27 +746,43 @@ impl Agent {
         tracing::warn!(
             epoch,
             elapsed_ms = started.elapsed().as_millis() as u64,
+            failed = failed.as_deref(),
             "this node is now master"
         );
-        let title = match kind {
-            JobKind::ManualFailover => MANUAL_TAKEOVER_TITLE,
-            _ => TAKEOVER_TITLE,
+        let (kind, title) = if manual {
+            (JobKind::ManualFailover, MANUAL_TAKEOVER_TITLE)
+        } else {
+            (JobKind::AutomaticFailover, TAKEOVER_TITLE)
         };
-        self.record(kind, title, log, None).await;
+        if let Some(summary) = self.record(kind, title, log, failed.clone()).await {
+            self.inner.events.announce(DomainEvent::TookOver(Takeover {
+                job: summary.id,
+                manual,
+                epoch,
+                reason: reason.to_string(),
+                previous_master,
+                failed,
+            }));
+        }
         self.publish_cluster().await;
     }
 
-    /// Master → standby: services stop, the cluster IP goes.
-    async fn step_down(&self, rt: &mut Runtime, reason: &str) {
+    /// Master → standby: services stop, the cluster IP goes. Returns why it did not
+    /// complete, if it did not; the job is failed then, and a cluster IP left behind
+    /// is released by the next cycles.
+    async fn step_down(&self, rt: &mut Runtime, reason: &str) -> Result<(), String> {
+        // No retry may start the services again behind the stop.
+        rt.services_fault = None;
+        rt.arp_probe = None;
         let mut log = vec![reason.to_string()];
-        if let Err(err) = services::stop_all(&self.inner.settings.services).await {
-            log.push(format!("stopping services: {err:#}"));
-        } else {
-            log.push("stopped the managed services".into());
+        let mut failed = Vec::new();
+        match services::stop_all(&self.inner.settings.services).await {
+            Ok(()) => log.push("stopped the managed services".into()),
+            Err(err) => failed.push(format!("stopping services: {err:#}")),
         }
         match vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
             Ok(()) => log.push(format!("released {}", rt.cluster_ip)),
-            Err(err) => log.push(format!("could not release the cluster IP: {err:#}")),
+            Err(err) => failed.push(format!("could not release the cluster IP: {err:#}")),
         }
         {
             let mut node = self.inner.node.lock().await;
@@ -593,14 +796,17 @@ impl Agent {
             });
         }
         rt.startup = Startup::Settled;
+        log.extend(failed.iter().cloned());
+        let failed = (!failed.is_empty()).then(|| failed.join("; "));
         self.record(
             JobKind::AutomaticFailover,
             "Stepped down to standby",
             log,
-            None,
+            failed.clone(),
         )
         .await;
         self.publish_cluster().await;
+        failed.map_or(Ok(()), Err)
     }
 
     /// Hands the master's duties to the slave: step down here first, so the two never
@@ -610,8 +816,7 @@ impl Agent {
         let rt = guard
             .as_mut()
             .ok_or_else(|| anyhow::anyhow!("this node is not in a cluster"))?;
-        self.step_down(rt, reason).await;
-        Ok(())
+        self.step_down(rt, reason).await.map_err(anyhow::Error::msg)
     }
 
     /// The slave's side of a manual failover, asked for by the master over SSH before
@@ -669,20 +874,32 @@ impl Agent {
         Ok(node.clone())
     }
 
-    /// Whether the cluster IP is on this node right now, and the peer alive and slave.
+    /// The peer, when it is a slave that can take the master's duties now: heard, on
+    /// a link alive now, its latest heartbeat saying slave.
     pub async fn healthy_slave(&self) -> Option<Member> {
         let node = self.node().await;
         let config = self.inner.store.load_cluster().await.ok().flatten()?;
         let view = self.view();
         let peer = view.peer?;
-        (peer.alive() && peer.role == Role::Slave)
+        peer.is_healthy_slave()
             .then(|| config.peer_of(node.id).cloned())
             .flatten()
     }
 
-    async fn record(&self, kind: JobKind, title: &str, log: Vec<String>, error: Option<String>) {
-        if let Err(err) = self.inner.jobs.record(kind, title, log, error).await {
-            tracing::error!(error = %err, "could not record the cluster event");
+    /// Records a cluster event as a finished job: failed when `error` is given.
+    async fn record(
+        &self,
+        kind: JobKind,
+        title: &str,
+        log: Vec<String>,
+        error: Option<String>,
+    ) -> Option<JobSummary> {
+        match self.inner.jobs.record(kind, title, log, error).await {
+            Ok(summary) => Some(summary),
+            Err(err) => {
+                tracing::error!(error = %err, "could not record the cluster event");
+                None
+            }
         }
     }
 
@@ -734,6 +951,7 @@ impl Agent {
             vip_holder,
             lamp,
             lamp_reasons,
+            telephony_gateway: seen.telephony.into(),
         })
     }
 }
@@ -754,4 +972,95 @@ pub async fn interface_of(ip: IpAddr) -> anyhow::Result<String> {
         .find(|i| i.addresses.iter().any(|a| a.address == ip.to_string()))
         .map(|i| i.name)
         .ok_or_else(|| anyhow::anyhow!("no interface of this node has the address {ip}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::decide::Cause;
+
+    const INTERVAL: Duration = Duration::from_millis(100);
+    const DEAD_AFTER: Duration = Duration::from_millis(600);
+
+    #[test]
+    fn a_loop_on_time_is_never_stalled() {
+        let start = Instant::now();
+        let mut guard = StallGuard::new(INTERVAL, DEAD_AFTER, start);
+        for n in 1..50 {
+            assert!(!guard.tick(start + INTERVAL * n), "tick {n}");
+        }
+    }
+
+    #[test]
+    fn after_a_pause_longer_than_dead_after_the_guard_covers_dead_after_from_the_resume() {
+        let start = Instant::now();
+        let mut guard = StallGuard::new(INTERVAL, DEAD_AFTER, start);
+        assert!(!guard.tick(start + INTERVAL));
+        let resume = start + INTERVAL + Duration::from_secs(3);
+        assert!(guard.tick(resume), "the late tick itself");
+        // Ticks on time after the resume do not end the guard early.
+        let mut at = resume;
+        while at + INTERVAL < resume + DEAD_AFTER {
+            at += INTERVAL;
+            assert!(guard.tick(at), "{:?} after the resume", at - resume);
+        }
+        assert!(!guard.tick(resume + DEAD_AFTER + INTERVAL));
+    }
+
+    #[test]
+    fn a_second_pause_inside_the_guard_extends_it() {
+        let start = Instant::now();
+        let mut guard = StallGuard::new(INTERVAL, DEAD_AFTER, start);
+        let first = start + Duration::from_secs(2);
+        assert!(guard.tick(first));
+        let second = first + Duration::from_millis(500);
+        assert!(guard.tick(second));
+        assert!(guard.tick(second + DEAD_AFTER - INTERVAL));
+    }
+
+    #[test]
+    fn cluster_status_reads_the_typed_cause_not_the_sentence() {
+        let fault = ClusterFault::ServicesFailed("kamailio start: exit 1".into());
+        let view = |reason: &str, cause: Option<Cause>| AgentView {
+            holds_vip: true,
+            last_decision: Some(Decision {
+                action: Action::Warn,
+                reason: reason.into(),
+                cause,
+            }),
+            ..AgentView::default()
+        };
+        // Reworded: no "Cluster Status failed" in the sentence, the fault still counts.
+        let reworded = view(
+            "The master's services are down.",
+            Some(Cause::ClusterStatus(fault.clone())),
+        );
+        assert_eq!(reworded.cluster_fault(), Some(&fault));
+        // The old words without the cause are no fault.
+        let words_only = view("Cluster Status failed (something), so what.", None);
+        assert_eq!(words_only.cluster_fault(), None);
+        let other_cause = view("No heartbeat.", Some(Cause::MasterNodeAlive));
+        assert_eq!(other_cause.cluster_fault(), None);
+    }
+
+    #[tokio::test]
+    async fn background_work_is_read_without_waiting_for_it() {
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let mut work = Background::spawn(async move {
+            let _ = wait.await;
+            7
+        });
+        assert_eq!(work.result().await, None, "still running");
+        let _ = release.send(());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(result) = work.result().await {
+                assert_eq!(result, Ok(7));
+                break;
+            }
+            assert!(Instant::now() < deadline, "the task never ended");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(work.result().await, None, "the result is taken once");
+    }
 }

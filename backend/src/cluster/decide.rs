@@ -1,10 +1,16 @@
 //! The failover policy as one pure function: `decide(snapshot, health)` looks at what
 //! this node knows about itself and its peer and returns the one thing to do next,
-//! with the reason as a sentence. No I/O here, so every rule is tested by a table of
-//! scenarios; the executor performs the transitions.
+//! with the reason as a sentence and, for a failover rule, its typed cause. No I/O
+//! here, so every rule is tested by a table of scenarios; the executor performs the
+//! transitions. Where the node cannot tell, the rules take the answer that cannot make
+//! a second holder of the cluster IP.
+
+use std::fmt;
 
 use pequod_api::NodeId;
 use pequod_api::cluster::Role;
+
+pub use super::probe::Reachability;
 
 /// What this node believes about the cluster at the start of a cycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,12 +19,28 @@ pub struct Snapshot {
     pub role: Role,
     /// The persisted term of the current master.
     pub epoch: u64,
-    /// The cluster IP is configured on our telephony interface right now.
-    pub holds_vip: bool,
+    /// Whether the cluster IP is configured on our telephony interface right now.
+    pub vip: Presence,
     /// The node in the other half of the cluster, once it has one.
     pub peer: Option<PeerView>,
     /// Where the node stands after a start with a stored role of master.
     pub startup: Startup,
+}
+
+/// Whether this node holds the cluster IP, as read from its own interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    Held,
+    NotHeld,
+    /// The addresses could not be read; the sentence says why. Not "not held": the
+    /// address may well be there.
+    Unknown(String),
+}
+
+impl Presence {
+    pub fn is_held(&self) -> bool {
+        *self == Presence::Held
+    }
 }
 
 /// The peer as its heartbeats describe it.
@@ -26,14 +48,17 @@ pub struct Snapshot {
 pub struct PeerView {
     pub node_id: NodeId,
     pub hostname: String,
-    /// A valid heartbeat arrived on the telephony link within `dead_after`.
+    /// A valid heartbeat arrived on the telephony link within `dead_after` (before the
+    /// first one, `dead_after` since listening began counts as a chance to show up).
     pub telephony_alive: bool,
-    /// A valid heartbeat arrived on the cluster link within `dead_after`.
+    /// The same for the cluster link.
     pub cluster_alive: bool,
-    /// The role and epoch of its latest heartbeat.
-    pub role: Role,
+    /// The role of its latest heartbeat; `None` until a heartbeat arrived. Nothing
+    /// about a peer not heard yet is known, least of all that it is healthy.
+    pub role: Option<Role>,
+    /// The epoch of its latest heartbeat (0 until one arrived).
     pub epoch: u64,
-    /// The peer reaches the telephony gateway (its own probe, carried in heartbeats).
+    /// The peer says it reaches the telephony gateway (false until heard).
     pub reaches_telephony: bool,
 }
 
@@ -41,28 +66,93 @@ impl PeerView {
     pub fn alive(&self) -> bool {
         self.telephony_alive || self.cluster_alive
     }
+
+    /// A slave that can take the master's duties now: heard, alive on a link now, and
+    /// its latest heartbeat says slave. (Heard and alive means a real heartbeat within
+    /// `dead_after`: the chance to show up ends `dead_after` after listening began, so
+    /// a heard link gone silent outlives it.)
+    pub fn is_healthy_slave(&self) -> bool {
+        self.alive() && self.role == Some(Role::Slave)
+    }
+
+    fn heard_as(&self, role: Role) -> bool {
+        self.role == Some(role)
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Startup {
     /// Running normally.
     Settled,
     /// Stored role is master; still listening for a peer master before claiming the VIP.
     Grace,
-    /// The grace period is over; `vip_taken` tells whether an ARP probe found another
-    /// holder of the cluster IP.
-    GraceOver { vip_taken: bool },
+    /// The grace period is over; the ARP probe for the cluster IP runs.
+    Probing,
+    /// The grace period and the ARP probe are over.
+    GraceOver { arp: ArpProbe },
+}
+
+/// What the ARP duplicate-address probe found for the cluster IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArpProbe {
+    /// Nobody answered: the address is free.
+    Free,
+    /// Another host answers for it.
+    Taken,
+    /// The probe did not run to its end (arping missing, interface down): the address
+    /// may be taken.
+    Failed(String),
 }
 
 /// This node's own health, gathered by the agent for the cycle.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Health {
-    /// The telephony gateway answers our probe.
-    pub reaches_telephony: bool,
+    /// What the gateway probe says about the telephony network.
+    pub telephony: Reachability,
     /// Our own loop ran late (paused, starved): missed heartbeats are not the peer's fault.
     pub loop_stalled: bool,
-    /// The agent cannot keep the master's duties (VIP lost, a service will not start).
-    pub cluster_error: Option<String>,
+    /// Why the agent cannot keep the master's duties, if it cannot.
+    pub cluster_fault: Option<ClusterFault>,
+}
+
+/// Why Cluster Status fails on a master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterFault {
+    /// The cluster IP is missing and adding it again failed.
+    VipLost(String),
+    /// The node cannot read its own addresses, so it cannot tell whether it holds the IP.
+    VipUnknown(String),
+    /// A managed service did not start (and has not started on a retry since).
+    ServicesFailed(String),
+    /// A failover check the agent does not judge itself (RAID, a custom one) is critical.
+    FailoverCheck { check: String },
+}
+
+impl fmt::Display for ClusterFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterFault::VipLost(error) => write!(f, "cannot hold the cluster IP: {error}"),
+            ClusterFault::VipUnknown(error) => f.write_str(error),
+            ClusterFault::ServicesFailed(error) => {
+                write!(f, "a managed service did not start: {error}")
+            }
+            ClusterFault::FailoverCheck { check } => {
+                write!(f, "a failover check is critical ({check})")
+            }
+        }
+    }
+}
+
+/// The failover rule behind a decision, for the checks and notifications that must
+/// not read the sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// Cluster Status failed on this master.
+    ClusterStatus(ClusterFault),
+    /// No heartbeat from the master on either link.
+    MasterNodeAlive,
+    /// The master cannot reach the telephony network, the slave can.
+    NetworkFailover,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +169,7 @@ pub enum Action {
     Reannounce,
     /// A former master after its start-up grace: claim the VIP again.
     ResumeMaster,
-    /// A node that must not hold the VIP but does: release it.
+    /// A node that must not hold the VIP but does (or may): release it.
     ReleaseVip,
 }
 
@@ -88,6 +178,8 @@ pub struct Decision {
     pub action: Action,
     /// One sentence for the log, the event stream and the failover e-mail.
     pub reason: String,
+    /// The failover rule that led here, if one did.
+    pub cause: Option<Cause>,
 }
 
 impl Decision {
@@ -95,6 +187,20 @@ impl Decision {
         Self {
             action,
             reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    fn because(mut self, cause: Cause) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// The Cluster Status fault behind this decision, if any.
+    pub fn cluster_fault(&self) -> Option<&ClusterFault> {
+        match &self.cause {
+            Some(Cause::ClusterStatus(fault)) => Some(fault),
+            _ => None,
         }
     }
 }
@@ -109,30 +215,42 @@ pub fn decide(snapshot: &Snapshot, health: &Health) -> Decision {
     match snapshot.role {
         Role::Master => decide_master(snapshot, health),
         Role::Slave => decide_slave(snapshot, health),
-        Role::Standby | Role::Standalone => {
-            if snapshot.holds_vip {
-                Decision::new(
-                    Action::ReleaseVip,
-                    format!(
-                        "This node is {} but holds the cluster IP, so it releases it.",
-                        snapshot.role.as_str()
-                    ),
-                )
-            } else {
-                Decision::new(
-                    Action::Stay,
-                    format!("This node is {}.", snapshot.role.as_str()),
-                )
-            }
-        }
+        Role::Standby | Role::Standalone => release_if_held(snapshot).unwrap_or_else(|| {
+            Decision::new(
+                Action::Stay,
+                format!("This node is {}.", snapshot.role.as_str()),
+            )
+        }),
+    }
+}
+
+/// A node that is not master releases the cluster IP it holds, or may hold: removing an
+/// absent address costs nothing, a second holder costs the calls.
+fn release_if_held(s: &Snapshot) -> Option<Decision> {
+    match &s.vip {
+        Presence::Held => Some(Decision::new(
+            Action::ReleaseVip,
+            format!(
+                "This node is {} but holds the cluster IP, so it releases it.",
+                s.role.as_str()
+            ),
+        )),
+        Presence::Unknown(error) => Some(Decision::new(
+            Action::ReleaseVip,
+            format!(
+                "This node is {} and cannot tell whether it holds the cluster IP ({error}), so it removes it to be sure.",
+                s.role.as_str()
+            ),
+        )),
+        Presence::NotHeld => None,
     }
 }
 
 fn decide_master(s: &Snapshot, health: &Health) -> Decision {
-    let peer = s.peer.as_ref().filter(|p| p.alive());
-
-    // A peer master seen on either link settles who keeps the VIP, before anything else.
-    if let Some(peer) = peer.filter(|p| p.role == Role::Master) {
+    // A peer master settles who keeps the VIP, before anything else. Its heartbeat is
+    // decisive even when it is not fresh: after our own pause every heartbeat looks
+    // old, and a master that yields must not keep the IP while it waits for new ones.
+    if let Some(peer) = s.peer.as_ref().filter(|p| p.heard_as(Role::Master)) {
         if yields_to(s.epoch, s.node_id, peer.epoch, peer.node_id) {
             return Decision::new(
                 Action::StepDown,
@@ -142,7 +260,18 @@ fn decide_master(s: &Snapshot, health: &Health) -> Decision {
                 ),
             );
         }
-        if s.startup == Startup::Settled {
+        if peer.alive() {
+            if s.startup != Startup::Settled {
+                // No automatic failback: a live master keeps its duties against a
+                // former master coming back, whatever the epochs say.
+                return Decision::new(
+                    Action::StepDown,
+                    format!(
+                        "{} is master (epoch {} against our {}) while this node starts again, so this former master becomes standby.",
+                        peer.hostname, peer.epoch, s.epoch
+                    ),
+                );
+            }
             return Decision::new(
                 Action::Reannounce,
                 format!(
@@ -153,53 +282,49 @@ fn decide_master(s: &Snapshot, health: &Health) -> Decision {
         }
     }
 
-    match s.startup {
+    match &s.startup {
         Startup::Grace => {
             return Decision::new(
                 Action::Stay,
                 "This node was master before it stopped and listens for a peer master before claiming the cluster IP.",
             );
         }
-        Startup::GraceOver { vip_taken } => {
-            return if vip_taken {
-                Decision::new(
-                    Action::StepDown,
-                    "Another host answers for the cluster IP, so this former master becomes standby.",
-                )
-            } else if !health.reaches_telephony {
-                Decision::new(
-                    Action::StepDown,
-                    "The telephony gateway does not answer, so this former master becomes standby instead of claiming the cluster IP.",
-                )
-            } else {
-                Decision::new(
-                    Action::ResumeMaster,
-                    "No peer master answered and nobody holds the cluster IP, so this node resumes as master.",
-                )
-            };
+        Startup::Probing => {
+            return Decision::new(
+                Action::Stay,
+                "This node was master before it stopped and probes whether another host answers for the cluster IP.",
+            );
         }
+        Startup::GraceOver { arp } => return resume_or_not(s, health, arp),
         Startup::Settled => {}
     }
 
-    let healthy_slave = peer.filter(|p| p.role == Role::Slave);
-    if let Some(error) = &health.cluster_error {
-        return match healthy_slave {
+    let fault = match &s.vip {
+        Presence::Unknown(error) => Some(ClusterFault::VipUnknown(error.clone())),
+        Presence::Held | Presence::NotHeld => health.cluster_fault.clone(),
+    };
+    let healthy_slave = s.peer.as_ref().filter(|p| p.is_healthy_slave());
+    if let Some(fault) = fault {
+        let decision = match healthy_slave {
             Some(slave) => Decision::new(
                 Action::StepDown,
                 format!(
-                    "Cluster Status failed ({error}), so this master steps down for {}.",
+                    "Cluster Status failed ({fault}), so this master steps down for {}.",
                     slave.hostname
                 ),
             ),
             None => Decision::new(
                 Action::Warn,
                 format!(
-                    "Cluster Status failed ({error}), but there is no healthy slave to take over, so this node stays master."
+                    "Cluster Status failed ({fault}), but there is no healthy slave to take over, so this node stays master."
                 ),
             ),
         };
+        return decision.because(Cause::ClusterStatus(fault));
     }
-    if !health.reaches_telephony {
+    // Only a known outage moves the services: an unprobed or unconfigured gateway says
+    // nothing about the telephony network.
+    if health.telephony == Reachability::Unreachable {
         return match healthy_slave {
             Some(slave) if slave.reaches_telephony => Decision::new(
                 Action::StepDown,
@@ -207,7 +332,8 @@ fn decide_master(s: &Snapshot, health: &Health) -> Decision {
                     "This master cannot reach the telephony network but {} can, so it steps down (network failover).",
                     slave.hostname
                 ),
-            ),
+            )
+            .because(Cause::NetworkFailover),
             _ => Decision::new(
                 Action::Warn,
                 "This master cannot reach the telephony gateway, and no slave reaches it either, so it stays master.",
@@ -216,19 +342,85 @@ fn decide_master(s: &Snapshot, health: &Health) -> Decision {
     }
     match &s.peer {
         None => Decision::new(Action::Stay, "This node is master and has no slave."),
-        Some(peer) if peer.role != Role::Slave && peer.alive() => Decision::new(
+        Some(peer) if peer.alive() && peer.role.is_none() => Decision::new(
+            Action::Stay,
+            format!(
+                "This node is master and listens for {}, not heard yet.",
+                peer.hostname
+            ),
+        ),
+        Some(peer) if peer.alive() && !peer.heard_as(Role::Slave) => Decision::new(
             Action::Stay,
             format!(
                 "This node is master; {} is {} and waits for \"Add again\".",
                 peer.hostname,
-                peer.role.as_str()
+                peer.role.map_or("unknown", Role::as_str)
             ),
         ),
         Some(peer) => link_report(peer, "master"),
     }
 }
 
+/// A former master at the end of its start-up grace claims the cluster IP again only
+/// when it knows nobody else can hold it.
+fn resume_or_not(s: &Snapshot, health: &Health, arp: &ArpProbe) -> Decision {
+    if health.loop_stalled {
+        return Decision::new(
+            Action::Stay,
+            "This node's own loop ran late, so it waits for fresh heartbeats before claiming the cluster IP.",
+        );
+    }
+    match arp {
+        ArpProbe::Taken => {
+            return Decision::new(
+                Action::StepDown,
+                "Another host answers for the cluster IP, so this former master becomes standby.",
+            );
+        }
+        ArpProbe::Failed(error) => {
+            return Decision::new(
+                Action::StepDown,
+                format!(
+                    "The ARP probe for the cluster IP failed ({error}), so the cluster IP may be taken and this former master becomes standby."
+                ),
+            );
+        }
+        ArpProbe::Free => {}
+    }
+    if let Some(peer) = s.peer.as_ref().filter(|p| p.alive() && p.role.is_none()) {
+        return Decision::new(
+            Action::Stay,
+            format!(
+                "This former master waits to hear {} before claiming the cluster IP.",
+                peer.hostname
+            ),
+        );
+    }
+    match health.telephony {
+        Reachability::Unreachable => Decision::new(
+            Action::StepDown,
+            "The telephony gateway does not answer, so this former master becomes standby instead of claiming the cluster IP.",
+        ),
+        Reachability::Unknown => Decision::new(
+            Action::Stay,
+            "The telephony gateway has not been probed yet, so this former master waits before claiming the cluster IP.",
+        ),
+        Reachability::Reachable | Reachability::NotConfigured => Decision::new(
+            Action::ResumeMaster,
+            "No peer master answered and nobody holds the cluster IP, so this node resumes as master.",
+        ),
+    }
+}
+
 fn decide_slave(s: &Snapshot, health: &Health) -> Decision {
+    let decision = slave_duties(s, health);
+    if decision.action == Action::TakeOver {
+        return decision;
+    }
+    release_if_held(s).unwrap_or(decision)
+}
+
+fn slave_duties(s: &Snapshot, health: &Health) -> Decision {
     let Some(peer) = &s.peer else {
         return Decision::new(Action::Warn, "This node is slave but knows no master.");
     };
@@ -239,50 +431,85 @@ fn decide_slave(s: &Snapshot, health: &Health) -> Decision {
         );
     }
     if !peer.alive() {
-        if !health.reaches_telephony {
-            return Decision::new(
+        // A master never heard within `dead_after` of listening is as silent as one
+        // that went quiet.
+        return match health.telephony {
+            Reachability::Unreachable => Decision::new(
                 Action::Warn,
                 format!(
                     "No heartbeat from {} on either link, but this node cannot reach the telephony gateway either, so it does not take over.",
                     peer.hostname
                 ),
-            );
-        }
+            ),
+            Reachability::Unknown => Decision::new(
+                Action::Warn,
+                format!(
+                    "No heartbeat from {} on either link, but this node has not probed the telephony gateway yet, so it does not take over yet.",
+                    peer.hostname
+                ),
+            ),
+            Reachability::Reachable | Reachability::NotConfigured => Decision::new(
+                Action::TakeOver,
+                format!(
+                    "No heartbeat from master {} on either link, so this slave takes over (Master Node Alive).",
+                    peer.hostname
+                ),
+            )
+            .because(Cause::MasterNodeAlive),
+        };
+    }
+    let Some(role) = peer.role else {
         return Decision::new(
-            Action::TakeOver,
+            Action::Stay,
             format!(
-                "No heartbeat from master {} on either link, so this slave takes over (Master Node Alive).",
+                "This node is slave and listens for {}, not heard yet.",
                 peer.hostname
             ),
         );
-    }
-    if peer.role == Role::Master && !peer.reaches_telephony && health.reaches_telephony {
+    };
+    if role == Role::Master
+        && !peer.reaches_telephony
+        && health.telephony == Reachability::Reachable
+    {
         return Decision::new(
             Action::TakeOver,
             format!(
                 "Master {} reports the telephony network unreachable while this slave reaches it, so this slave takes over (Network Failover).",
                 peer.hostname
             ),
-        );
+        )
+        .because(Cause::NetworkFailover);
     }
-    if peer.role != Role::Master {
+    if role != Role::Master {
         // The master stepped down (Cluster Status) and nobody holds the services now.
-        if peer.epoch >= s.epoch && health.reaches_telephony && peer.role == Role::Standby {
-            return Decision::new(
-                Action::TakeOver,
-                format!(
-                    "Master {} stepped down to standby, so this slave takes over.",
-                    peer.hostname
+        if peer.epoch >= s.epoch && role == Role::Standby {
+            return match health.telephony {
+                Reachability::Reachable | Reachability::NotConfigured => Decision::new(
+                    Action::TakeOver,
+                    format!(
+                        "Master {} stepped down to standby, so this slave takes over.",
+                        peer.hostname
+                    ),
                 ),
-            );
+                Reachability::Unknown => Decision::new(
+                    Action::Warn,
+                    format!(
+                        "Master {} stepped down to standby, but this node has not probed the telephony gateway yet, so it does not take over yet.",
+                        peer.hostname
+                    ),
+                ),
+                Reachability::Unreachable => Decision::new(
+                    Action::Warn,
+                    format!(
+                        "Master {} stepped down to standby, but this node cannot reach the telephony gateway, so it does not take over.",
+                        peer.hostname
+                    ),
+                ),
+            };
         }
         return Decision::new(
             Action::Warn,
-            format!(
-                "{} is {} rather than master.",
-                peer.hostname,
-                peer.role.as_str()
-            ),
+            format!("{} is {} rather than master.", peer.hostname, role.as_str()),
         );
     }
     link_report(peer, "slave")
@@ -336,9 +563,19 @@ mod tests {
             hostname: "node2".into(),
             telephony_alive: true,
             cluster_alive: true,
-            role,
+            role: Some(role),
             epoch,
             reaches_telephony: true,
+        }
+    }
+
+    /// A peer whose heartbeats have not arrived yet, still within its chance to show up.
+    fn unheard() -> PeerView {
+        PeerView {
+            role: None,
+            epoch: 0,
+            reaches_telephony: false,
+            ..peer(Role::Slave, 0)
         }
     }
 
@@ -347,17 +584,51 @@ mod tests {
             node_id: LOW,
             role,
             epoch,
-            holds_vip: role == Role::Master,
+            vip: if role == Role::Master {
+                Presence::Held
+            } else {
+                Presence::NotHeld
+            },
             peer,
             startup: Startup::Settled,
         }
     }
 
+    /// A former master after its restart, not holding the cluster IP.
+    fn restarted(startup: Startup, peer: Option<PeerView>) -> Snapshot {
+        Snapshot {
+            startup,
+            vip: Presence::NotHeld,
+            ..node(Role::Master, 3, peer)
+        }
+    }
+
     fn healthy() -> Health {
         Health {
-            reaches_telephony: true,
+            telephony: Reachability::Reachable,
             loop_stalled: false,
-            cluster_error: None,
+            cluster_fault: None,
+        }
+    }
+
+    fn telephony(telephony: Reachability) -> Health {
+        Health {
+            telephony,
+            ..healthy()
+        }
+    }
+
+    fn stalled() -> Health {
+        Health {
+            loop_stalled: true,
+            ..healthy()
+        }
+    }
+
+    fn fault(fault: ClusterFault) -> Health {
+        Health {
+            cluster_fault: Some(fault),
+            ..healthy()
         }
     }
 
@@ -366,6 +637,8 @@ mod tests {
         p.cluster_alive = false;
         p
     }
+
+    const UNREADABLE: &str = "cannot read the addresses of eth0: netlink socket refused";
 
     struct Scenario {
         name: &'static str,
@@ -404,20 +677,14 @@ mod tests {
             Scenario {
                 name: "master dies while the slave's own loop stalled: no takeover this cycle",
                 snapshot: node(Role::Slave, 3, master_ok().map(dead)),
-                health: Health {
-                    loop_stalled: true,
-                    ..healthy()
-                },
+                health: stalled(),
                 expected: Action::Stay,
                 reason_mentions: "ran late",
             },
             Scenario {
                 name: "slave isolated from everything does not take over",
                 snapshot: node(Role::Slave, 3, master_ok().map(dead)),
-                health: Health {
-                    reaches_telephony: false,
-                    ..healthy()
-                },
+                health: telephony(Reachability::Unreachable),
                 expected: Action::Warn,
                 reason_mentions: "cannot reach",
             },
@@ -481,10 +748,7 @@ mod tests {
             Scenario {
                 name: "master's telephony link down: master steps down when the slave reaches the network",
                 snapshot: node(Role::Master, 3, slave_ok()),
-                health: Health {
-                    reaches_telephony: false,
-                    ..healthy()
-                },
+                health: telephony(Reachability::Unreachable),
                 expected: Action::StepDown,
                 reason_mentions: "network failover",
             },
@@ -498,10 +762,7 @@ mod tests {
                         p
                     }),
                 ),
-                health: Health {
-                    reaches_telephony: false,
-                    ..healthy()
-                },
+                health: telephony(Reachability::Unreachable),
                 expected: Action::Warn,
                 reason_mentions: "no slave reaches it",
             },
@@ -515,10 +776,7 @@ mod tests {
                         p
                     }),
                 ),
-                health: Health {
-                    reaches_telephony: false,
-                    ..healthy()
-                },
+                health: telephony(Reachability::Unreachable),
                 expected: Action::Stay,
                 reason_mentions: "both links",
             },
@@ -583,89 +841,74 @@ mod tests {
             },
             Scenario {
                 name: "restart of a former master: listen during the grace period",
-                snapshot: Snapshot {
-                    startup: Startup::Grace,
-                    holds_vip: false,
-                    ..node(Role::Master, 3, None)
-                },
+                snapshot: restarted(Startup::Grace, None),
                 health: healthy(),
                 expected: Action::Stay,
                 reason_mentions: "listens",
             },
             Scenario {
                 name: "restart of a former master that hears the new master: standby",
-                snapshot: Snapshot {
-                    startup: Startup::Grace,
-                    holds_vip: false,
-                    ..node(Role::Master, 3, Some(peer(Role::Master, 4)))
-                },
+                snapshot: restarted(Startup::Grace, Some(peer(Role::Master, 4))),
                 health: healthy(),
                 expected: Action::StepDown,
                 reason_mentions: "standby",
             },
             Scenario {
                 name: "restart of a former master, nobody else around: resume",
-                snapshot: Snapshot {
-                    startup: Startup::GraceOver { vip_taken: false },
-                    holds_vip: false,
-                    ..node(Role::Master, 3, None)
-                },
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
                 health: healthy(),
                 expected: Action::ResumeMaster,
                 reason_mentions: "resumes",
             },
             Scenario {
                 name: "restart of a former master while someone answers for the VIP: standby",
-                snapshot: Snapshot {
-                    startup: Startup::GraceOver { vip_taken: true },
-                    holds_vip: false,
-                    ..node(Role::Master, 3, None)
-                },
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Taken,
+                    },
+                    None,
+                ),
                 health: healthy(),
                 expected: Action::StepDown,
                 reason_mentions: "Another host",
             },
             Scenario {
                 name: "restart of a former master without the telephony gateway: standby",
-                snapshot: Snapshot {
-                    startup: Startup::GraceOver { vip_taken: false },
-                    holds_vip: false,
-                    ..node(Role::Master, 3, None)
-                },
-                health: Health {
-                    reaches_telephony: false,
-                    ..healthy()
-                },
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
+                health: telephony(Reachability::Unreachable),
                 expected: Action::StepDown,
                 reason_mentions: "gateway",
             },
             Scenario {
                 name: "Cluster Status fails on the master with a healthy slave: step down",
                 snapshot: node(Role::Master, 3, slave_ok()),
-                health: Health {
-                    cluster_error: Some("kamailio will not start".into()),
-                    ..healthy()
-                },
+                health: fault(ClusterFault::ServicesFailed(
+                    "kamailio will not start".into(),
+                )),
                 expected: Action::StepDown,
                 reason_mentions: "kamailio will not start",
             },
             Scenario {
                 name: "Cluster Status fails without a slave: stay and warn",
                 snapshot: node(Role::Master, 3, None),
-                health: Health {
-                    cluster_error: Some("the cluster IP vanished".into()),
-                    ..healthy()
-                },
+                health: fault(ClusterFault::VipLost("the cluster IP vanished".into())),
                 expected: Action::Warn,
                 reason_mentions: "no healthy slave",
             },
             Scenario {
                 name: "Cluster Status fails while the slave is dead: stay and warn",
                 snapshot: node(Role::Master, 3, slave_ok().map(dead)),
-                health: Health {
-                    cluster_error: Some("the cluster IP vanished".into()),
-                    ..healthy()
-                },
+                health: fault(ClusterFault::VipLost("the cluster IP vanished".into())),
                 expected: Action::Warn,
                 reason_mentions: "no healthy slave",
             },
@@ -700,7 +943,7 @@ mod tests {
             Scenario {
                 name: "standby that still holds the VIP releases it",
                 snapshot: Snapshot {
-                    holds_vip: true,
+                    vip: Presence::Held,
                     ..node(Role::Standby, 3, master_ok())
                 },
                 health: healthy(),
@@ -721,13 +964,309 @@ mod tests {
                 expected: Action::Warn,
                 reason_mentions: "knows no master",
             },
+            // The ARP probe at the end of the start-up grace.
+            Scenario {
+                name: "former master while its ARP probe runs: stays without the cluster IP",
+                snapshot: restarted(Startup::Probing, None),
+                health: healthy(),
+                expected: Action::Stay,
+                reason_mentions: "probes",
+            },
+            Scenario {
+                name: "former master whose ARP probe failed: the IP may be taken, standby",
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Failed("running arping: No such file".into()),
+                    },
+                    None,
+                ),
+                health: healthy(),
+                expected: Action::StepDown,
+                reason_mentions: "ARP probe for the cluster IP failed (running arping: No such file)",
+            },
+            // The node's own addresses cannot be read.
+            Scenario {
+                name: "standby that cannot read its addresses removes the cluster IP to be sure",
+                snapshot: Snapshot {
+                    vip: Presence::Unknown(UNREADABLE.into()),
+                    ..node(Role::Standby, 3, master_ok())
+                },
+                health: healthy(),
+                expected: Action::ReleaseVip,
+                reason_mentions: UNREADABLE,
+            },
+            Scenario {
+                name: "slave that cannot read its addresses removes the cluster IP to be sure",
+                snapshot: Snapshot {
+                    vip: Presence::Unknown(UNREADABLE.into()),
+                    ..node(Role::Slave, 3, master_ok())
+                },
+                health: healthy(),
+                expected: Action::ReleaseVip,
+                reason_mentions: "cannot tell whether it holds",
+            },
+            Scenario {
+                name: "master that cannot read its addresses: Cluster Status fails, steps down for a healthy slave",
+                snapshot: Snapshot {
+                    vip: Presence::Unknown(UNREADABLE.into()),
+                    ..node(Role::Master, 3, slave_ok())
+                },
+                health: healthy(),
+                expected: Action::StepDown,
+                reason_mentions: UNREADABLE,
+            },
+            Scenario {
+                name: "master that cannot read its addresses and has no slave: warns",
+                snapshot: Snapshot {
+                    vip: Presence::Unknown(UNREADABLE.into()),
+                    ..node(Role::Master, 3, None)
+                },
+                health: healthy(),
+                expected: Action::Warn,
+                reason_mentions: "Cluster Status failed",
+            },
+            // A peer not heard yet is not known healthy.
+            Scenario {
+                name: "Cluster Status fails while the slave has not been heard yet: no step-down",
+                snapshot: node(Role::Master, 3, Some(unheard())),
+                health: fault(ClusterFault::ServicesFailed(
+                    "kamailio will not start".into(),
+                )),
+                expected: Action::Warn,
+                reason_mentions: "no healthy slave",
+            },
+            Scenario {
+                name: "master cut off from the telephony network, slave not heard yet: no step-down",
+                snapshot: node(
+                    Role::Master,
+                    3,
+                    Some(PeerView {
+                        reaches_telephony: true,
+                        ..unheard()
+                    }),
+                ),
+                health: telephony(Reachability::Unreachable),
+                expected: Action::Warn,
+                reason_mentions: "no slave reaches it",
+            },
+            Scenario {
+                name: "master listening for a slave not heard yet stays",
+                snapshot: node(Role::Master, 3, Some(unheard())),
+                health: healthy(),
+                expected: Action::Stay,
+                reason_mentions: "not heard yet",
+            },
+            Scenario {
+                name: "slave that has not heard the master yet waits, no Network Failover",
+                snapshot: node(Role::Slave, 3, Some(unheard())),
+                health: healthy(),
+                expected: Action::Stay,
+                reason_mentions: "not heard yet",
+            },
+            Scenario {
+                name: "slave that never heard the master within dead_after takes over",
+                snapshot: node(Role::Slave, 3, Some(dead(unheard()))),
+                health: healthy(),
+                expected: Action::TakeOver,
+                reason_mentions: "Master Node Alive",
+            },
+            Scenario {
+                name: "former master at the end of its grace waits for a peer it has not heard",
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    Some(unheard()),
+                ),
+                health: healthy(),
+                expected: Action::Stay,
+                reason_mentions: "waits to hear",
+            },
+            // The gateway probe: not probed yet, not configured.
+            Scenario {
+                name: "slave whose first gateway probe has not ended does not take over",
+                snapshot: node(Role::Slave, 3, master_ok().map(dead)),
+                health: telephony(Reachability::Unknown),
+                expected: Action::Warn,
+                reason_mentions: "not probed",
+            },
+            Scenario {
+                name: "slave without a configured gateway takes over from a dead master",
+                snapshot: node(Role::Slave, 3, master_ok().map(dead)),
+                health: telephony(Reachability::NotConfigured),
+                expected: Action::TakeOver,
+                reason_mentions: "Master Node Alive",
+            },
+            Scenario {
+                name: "slave without a configured gateway never makes a Network Failover",
+                snapshot: node(
+                    Role::Slave,
+                    3,
+                    master_ok().map(|mut p| {
+                        p.reaches_telephony = false;
+                        p
+                    }),
+                ),
+                health: telephony(Reachability::NotConfigured),
+                expected: Action::Stay,
+                reason_mentions: "both links",
+            },
+            Scenario {
+                name: "slave whose gateway probe has not ended makes no Network Failover",
+                snapshot: node(
+                    Role::Slave,
+                    3,
+                    master_ok().map(|mut p| {
+                        p.reaches_telephony = false;
+                        p
+                    }),
+                ),
+                health: telephony(Reachability::Unknown),
+                expected: Action::Stay,
+                reason_mentions: "both links",
+            },
+            Scenario {
+                name: "slave whose gateway probe has not ended waits before taking over from a standby master",
+                snapshot: node(Role::Slave, 3, Some(peer(Role::Standby, 3))),
+                health: telephony(Reachability::Unknown),
+                expected: Action::Warn,
+                reason_mentions: "not probed",
+            },
+            Scenario {
+                name: "master without a configured gateway does not step down for the network",
+                snapshot: node(Role::Master, 3, slave_ok()),
+                health: telephony(Reachability::NotConfigured),
+                expected: Action::Stay,
+                reason_mentions: "both links",
+            },
+            Scenario {
+                name: "master whose gateway probe has not ended does not step down for the network",
+                snapshot: node(Role::Master, 3, slave_ok()),
+                health: telephony(Reachability::Unknown),
+                expected: Action::Stay,
+                reason_mentions: "both links",
+            },
+            Scenario {
+                name: "former master waits for the first gateway probe before resuming",
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
+                health: telephony(Reachability::Unknown),
+                expected: Action::Stay,
+                reason_mentions: "not been probed",
+            },
+            Scenario {
+                name: "former master without a configured gateway resumes",
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
+                health: telephony(Reachability::NotConfigured),
+                expected: Action::ResumeMaster,
+                reason_mentions: "resumes",
+            },
+            // Stalls and restarts against a live master.
+            Scenario {
+                name: "former master in its grace against a live master of lower epoch: standby, no failback",
+                snapshot: restarted(Startup::Grace, Some(peer(Role::Master, 2))),
+                health: healthy(),
+                expected: Action::StepDown,
+                reason_mentions: "former master becomes standby",
+            },
+            Scenario {
+                name: "former master in its grace against a live master of equal epoch and higher id: standby",
+                snapshot: restarted(Startup::Grace, Some(peer(Role::Master, 3))),
+                health: healthy(),
+                expected: Action::StepDown,
+                reason_mentions: "former master becomes standby",
+            },
+            Scenario {
+                name: "former master whose ARP probe found nobody, against a live master of lower epoch: standby",
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    Some(peer(Role::Master, 2)),
+                ),
+                health: healthy(),
+                expected: Action::StepDown,
+                reason_mentions: "former master becomes standby",
+            },
+            Scenario {
+                name: "former master whose loop stalled at the end of its grace does not resume yet",
+                snapshot: restarted(
+                    Startup::GraceOver {
+                        arp: ArpProbe::Free,
+                    },
+                    None,
+                ),
+                health: stalled(),
+                expected: Action::Stay,
+                reason_mentions: "fresh heartbeats",
+            },
+            Scenario {
+                name: "slave that stalled longer than dead_after does not take over from a live master whose heartbeats look old",
+                snapshot: node(Role::Slave, 3, master_ok().map(dead)),
+                health: stalled(),
+                expected: Action::Stay,
+                reason_mentions: "ran late",
+            },
+            Scenario {
+                name: "slave that holds the cluster IP releases it",
+                snapshot: Snapshot {
+                    vip: Presence::Held,
+                    ..node(Role::Slave, 3, master_ok())
+                },
+                health: healthy(),
+                expected: Action::ReleaseVip,
+                reason_mentions: "releases",
+            },
+            Scenario {
+                name: "stalled slave that holds the cluster IP releases it",
+                snapshot: Snapshot {
+                    vip: Presence::Held,
+                    ..node(Role::Slave, 3, master_ok().map(dead))
+                },
+                health: stalled(),
+                expected: Action::ReleaseVip,
+                reason_mentions: "releases",
+            },
+            Scenario {
+                name: "slave that holds the cluster IP when the master dies takes over",
+                snapshot: Snapshot {
+                    vip: Presence::Held,
+                    ..node(Role::Slave, 3, master_ok().map(dead))
+                },
+                health: healthy(),
+                expected: Action::TakeOver,
+                reason_mentions: "Master Node Alive",
+            },
+            Scenario {
+                name: "master paused longer than dead_after sees a peer master of higher epoch in an old heartbeat: steps down at once",
+                snapshot: node(Role::Master, 3, Some(dead(peer(Role::Master, 4)))),
+                health: stalled(),
+                expected: Action::StepDown,
+                reason_mentions: "epoch 4",
+            },
+            Scenario {
+                name: "master paused longer than dead_after with a peer master of lower epoch in an old heartbeat keeps its duties",
+                snapshot: node(Role::Master, 4, Some(dead(peer(Role::Master, 3)))),
+                health: stalled(),
+                expected: Action::Warn,
+                reason_mentions: "either link",
+            },
         ]
     }
 
     #[test]
     fn every_scenario_gets_the_expected_decision_with_a_fitting_reason() {
         let scenarios = scenarios();
-        assert!(scenarios.len() >= 25, "{} scenarios", scenarios.len());
+        assert!(scenarios.len() >= 60, "{} scenarios", scenarios.len());
         let mut failures = Vec::new();
         for s in &scenarios {
             let decision = decide(&s.snapshot, &s.health);
@@ -745,6 +1284,73 @@ mod tests {
             );
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn the_failover_rule_is_a_typed_cause_not_a_sentence() {
+        let vip_lost = ClusterFault::VipLost("adding 10.0.0.10/24 to eth0: denied".into());
+        for (snapshot, health, cause) in [
+            (
+                node(Role::Master, 3, Some(peer(Role::Slave, 3))),
+                fault(vip_lost.clone()),
+                Some(Cause::ClusterStatus(vip_lost.clone())),
+            ),
+            (
+                node(Role::Master, 3, None),
+                fault(vip_lost.clone()),
+                Some(Cause::ClusterStatus(vip_lost.clone())),
+            ),
+            (
+                Snapshot {
+                    vip: Presence::Unknown(UNREADABLE.into()),
+                    ..node(Role::Master, 3, None)
+                },
+                healthy(),
+                Some(Cause::ClusterStatus(ClusterFault::VipUnknown(
+                    UNREADABLE.into(),
+                ))),
+            ),
+            (
+                node(Role::Slave, 3, Some(dead(peer(Role::Master, 3)))),
+                healthy(),
+                Some(Cause::MasterNodeAlive),
+            ),
+            (
+                node(
+                    Role::Slave,
+                    3,
+                    Some(PeerView {
+                        reaches_telephony: false,
+                        ..peer(Role::Master, 3)
+                    }),
+                ),
+                healthy(),
+                Some(Cause::NetworkFailover),
+            ),
+            (
+                node(Role::Master, 3, Some(peer(Role::Slave, 3))),
+                telephony(Reachability::Unreachable),
+                Some(Cause::NetworkFailover),
+            ),
+            (
+                node(Role::Master, 3, Some(peer(Role::Slave, 3))),
+                healthy(),
+                None,
+            ),
+        ] {
+            let decision = decide(&snapshot, &health);
+            assert_eq!(decision.cause, cause, "{}", decision.reason);
+        }
+        let decision = decide(&node(Role::Master, 3, None), &fault(vip_lost.clone()));
+        assert_eq!(decision.cluster_fault(), Some(&vip_lost));
+    }
+
+    #[test]
+    fn only_a_heard_slave_alive_now_is_healthy() {
+        assert!(peer(Role::Slave, 3).is_healthy_slave());
+        assert!(!unheard().is_healthy_slave());
+        assert!(!dead(peer(Role::Slave, 3)).is_healthy_slave());
+        assert!(!peer(Role::Standby, 3).is_healthy_slave());
     }
 
     #[test]

@@ -224,9 +224,16 @@ pub struct PeerLinks {
 }
 
 impl PeerLinks {
+    /// Whether any heartbeat of the peer arrived since listening began. A peer not
+    /// heard yet has no known role, epoch or reachability, and is never healthy.
+    pub fn heard(&self) -> bool {
+        self.latest.is_some()
+    }
+
     /// Whether a heartbeat arrived on `link` within `dead_after`. Before the first
     /// one, the peer gets `dead_after` from `since` (when listening began) to show up:
-    /// a freshly paired or restarted node must not mistake "not yet" for "dead".
+    /// a freshly paired or restarted node must not mistake "not yet" for "dead" (nor,
+    /// see `heard`, for "healthy").
     pub fn alive(&self, link: Link, dead_after: Duration, now: Instant, since: Instant) -> bool {
         let seen = self.last_seen.get(&link).copied().unwrap_or(since);
         now.saturating_duration_since(seen) < dead_after
@@ -471,6 +478,7 @@ mod tests {
         let start = Instant::now();
         let dead_after = Duration::from_millis(600);
         let mut links = PeerLinks::default();
+        assert!(!links.heard());
         assert!(links.alive(
             Link::Cluster,
             dead_after,

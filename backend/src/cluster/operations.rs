@@ -591,7 +591,7 @@ impl Operations {
                     let view = agent
                         .wait_for_view(Duration::from_secs(20), |view| {
                             view.peer.as_ref().is_some_and(|p| {
-                                p.role == Role::Slave && p.telephony_alive && p.cluster_alive
+                                p.role == Some(Role::Slave) && p.telephony_alive && p.cluster_alive
                             })
                         })
                         .await
@@ -720,7 +720,7 @@ impl Operations {
                     agent
                         .wait_for_view(Duration::from_secs(10), |view| {
                             view.peer_holds_vip
-                                && view.peer.as_ref().is_some_and(|p| p.role == Role::Master)
+                                && view.peer.as_ref().is_some_and(|p| p.role == Some(Role::Master))
                         })
                         .await
                         .ok_or_else(|| {

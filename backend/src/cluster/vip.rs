@@ -11,18 +11,35 @@ use tokio::process::Command;
 
 pub use pequod_api::ClusterIp;
 
-async fn link_index(handle: &rtnetlink::Handle, interface: &str) -> anyhow::Result<u32> {
+/// The interface's index, or `None` when the kernel knows no interface of that name.
+async fn link_index(handle: &rtnetlink::Handle, interface: &str) -> anyhow::Result<Option<u32>> {
     let mut links = handle
         .link()
         .get()
         .match_name(interface.to_string())
         .execute();
-    let link = links
-        .try_next()
-        .await
-        .with_context(|| format!("interface {interface} does not exist"))?
-        .with_context(|| format!("interface {interface} does not exist"))?;
-    Ok(link.header.index)
+    match links.try_next().await {
+        Ok(link) => Ok(link.map(|link| link.header.index)),
+        Err(err) if is_no_device(&err) => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("looking up interface {interface}")),
+    }
+}
+
+/// Whether netlink answered with this error kind.
+fn kernel_says(err: &rtnetlink::Error, kind: std::io::ErrorKind) -> bool {
+    matches!(err, rtnetlink::Error::NetlinkError(message) if message.to_io().kind() == kind)
+}
+
+/// ENODEV: the interface does not exist.
+fn is_no_device(err: &rtnetlink::Error) -> bool {
+    const ENODEV: i32 = 19;
+    matches!(err, rtnetlink::Error::NetlinkError(message) if message.raw_code().abs() == ENODEV)
+}
+
+async fn existing_link(handle: &rtnetlink::Handle, interface: &str) -> anyhow::Result<u32> {
+    link_index(handle, interface)
+        .await?
+        .with_context(|| format!("interface {interface} does not exist"))
 }
 
 async fn with_handle<T, F, Fut>(f: F) -> anyhow::Result<T>
@@ -38,10 +55,13 @@ where
     result
 }
 
-/// Whether the address is configured on the interface right now.
+/// Whether the address is configured on the interface right now (an interface that
+/// does not exist holds no address). An error means the node cannot tell.
 pub async fn is_present(interface: &str, ip: ClusterIp) -> anyhow::Result<bool> {
     with_handle(|handle| async move {
-        let index = link_index(&handle, interface).await?;
+        let Some(index) = link_index(&handle, interface).await? else {
+            return Ok(false);
+        };
         let mut addresses = handle
             .address()
             .get()
@@ -56,7 +76,7 @@ pub async fn is_present(interface: &str, ip: ClusterIp) -> anyhow::Result<bool> 
 /// Adds the cluster IP to the interface (no error when it is already there).
 pub async fn add(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
     with_handle(|handle| async move {
-        let index = link_index(&handle, interface).await?;
+        let index = existing_link(&handle, interface).await?;
         handle
             .address()
             .add(index, IpAddr::V4(ip.address), ip.prefix_len)
@@ -68,23 +88,32 @@ pub async fn add(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
     .await
 }
 
-/// Removes the cluster IP from the interface (no error when it is not there).
+/// Removes the cluster IP from the interface. Idempotent: an address already gone (or
+/// gone between the listing and the removal), or an interface that does not exist, is
+/// no error, so releasing "to be sure" never fails a node over.
 pub async fn remove(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
     with_handle(|handle| async move {
-        let index = link_index(&handle, interface).await?;
+        let Some(index) = link_index(&handle, interface).await? else {
+            return Ok(());
+        };
         let mut addresses = handle
             .address()
             .get()
             .set_link_index_filter(index)
             .set_address_filter(IpAddr::V4(ip.address))
             .execute();
-        while let Some(message) = addresses.try_next().await? {
-            handle
-                .address()
-                .del(message)
-                .execute()
-                .await
-                .with_context(|| format!("removing {ip} from {interface}"))?;
+        while let Some(message) = addresses
+            .try_next()
+            .await
+            .with_context(|| format!("reading the addresses of {interface}"))?
+        {
+            match handle.address().del(message).execute().await {
+                Ok(()) => {}
+                Err(err) if kernel_says(&err, std::io::ErrorKind::AddrNotAvailable) => {}
+                Err(err) => {
+                    return Err(err).with_context(|| format!("removing {ip} from {interface}"));
+                }
+            }
         }
         Ok(())
     })
@@ -127,6 +156,23 @@ pub async fn in_use(interface: &str, address: Ipv4Addr, wait: Duration) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_interface_that_does_not_exist_holds_nothing_and_releases_without_error() {
+        let ip = ClusterIp::parse("192.0.2.10/24").expect("address");
+        let missing = "pq-missing0";
+        assert!(
+            !is_present(missing, ip)
+                .await
+                .expect("a missing interface is read")
+        );
+        remove(missing, ip)
+            .await
+            .expect("nothing to remove is no error");
+        // An address that is not there is removed without error too.
+        assert!(!is_present("lo", ip).await.expect("lo is read"));
+        remove("lo", ip).await.expect("removing an absent address");
+    }
 
     #[test]
     fn cluster_ips_need_a_sensible_address_and_prefix() {

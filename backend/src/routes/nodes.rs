@@ -47,7 +47,7 @@ async fn peer_node(state: &AppState) -> Result<Option<Node>, ApiError> {
         version: String::new(),
         role: peer
             .filter(|p| p.alive())
-            .map(|p| p.role)
+            .and_then(|p| p.role)
             .unwrap_or(Role::Standby),
         is_self: false,
         public_key: member.public_key.clone().unwrap_or_default(),

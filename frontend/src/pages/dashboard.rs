@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use pequod_api::cluster::Cluster;
+use pequod_api::cluster::{Cluster, ClusterMode, GatewayState};
 use pequod_api::nodes::Node;
 
 use crate::api;
@@ -55,8 +55,28 @@ pub fn Dashboard() -> impl IntoView {
     }
 }
 
+/// What the gateway probe means to a person, and whether it deserves a visible note.
+pub fn gateway_label(state: GatewayState) -> (&'static str, &'static str) {
+    match state {
+        GatewayState::Reachable => ("reachable", "state state-ok"),
+        GatewayState::Unreachable => ("unreachable", "state state-bad"),
+        GatewayState::Unknown => ("not probed yet", "state state-off"),
+        GatewayState::NotConfigured => (
+            "no gateway configured: the telephony network is not checked",
+            "state state-warn",
+        ),
+    }
+}
+
 fn cluster_view(cluster: Cluster) -> impl IntoView {
     let lamp = cluster.lamp;
+    let gateway = (cluster.mode == ClusterMode::Cluster).then(|| {
+        let (label, class) = gateway_label(cluster.telephony_gateway);
+        view! {
+            <dt>"Telephony gateway"</dt>
+            <dd id="cluster-gateway" class=class>{label}</dd>
+        }
+    });
     let reasons = if cluster.lamp_reasons.is_empty() {
         vec!["No problems reported.".to_owned()]
     } else {
@@ -86,6 +106,7 @@ fn cluster_view(cluster: Cluster) -> impl IntoView {
             <dd id="cluster-ip">{cluster_ip_label(cluster.cluster_ip.as_deref()).to_owned()}</dd>
             <dt>"Cluster IP held by"</dt>
             <dd id="cluster-vip-holder">{cluster.vip_holder.unwrap_or_else(|| "nobody".to_owned())}</dd>
+            {gateway}
         </dl>
     }
 }
@@ -152,5 +173,23 @@ fn node_view(node: Node) -> impl IntoView {
                 <CopyButton text=node.public_key target_id=key_id/>
             </div>
         </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_without_a_gateway_says_the_network_is_not_checked() {
+        assert_eq!(
+            gateway_label(GatewayState::NotConfigured).0,
+            "no gateway configured: the telephony network is not checked"
+        );
+        assert_eq!(gateway_label(GatewayState::Unknown).0, "not probed yet");
+        assert_ne!(
+            gateway_label(GatewayState::Unreachable).1,
+            gateway_label(GatewayState::Reachable).1
+        );
     }
 }
