@@ -85,7 +85,10 @@ impl ArpWatch {
 
     /// Starts watching `target` (normally [`Lab::VIP`]) from the phone.
     pub fn start(lab: &Lab, target: Ipv4Addr) -> Result<ArpWatch> {
-        anyhow::ensure!(crate::lab::is_lab_addr(target), "{target} is not a lab address");
+        anyhow::ensure!(
+            crate::lab::is_lab_addr(target),
+            "{target} is not a lab address"
+        );
         let phone = lab.mac(Ns::Phone, Lab::TELEPHONY_IF)?;
         let netns = File::open(format!("/run/netns/{}", lab.ns(Ns::Phone)))
             .context("opening the phone's namespace")?;

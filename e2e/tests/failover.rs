@@ -153,9 +153,11 @@ fn the_master_fails_and_comes_back_standby(name: &str, fault: Fault) {
         .wait_for("SIP answered by node2", DEADLINE, || cluster.sip_answers())
         .unwrap();
     cluster
-        .wait_for("the phone to find node2 at the cluster IP", DEADLINE, || {
-            Ok(watch.latest_answer() == Some([node2_mac].into()))
-        })
+        .wait_for(
+            "the phone to find node2 at the cluster IP",
+            DEADLINE,
+            || Ok(watch.latest_answer() == Some([node2_mac].into())),
+        )
         .unwrap();
     assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
     let view = cluster.get(Ns::Node2, "/api/v1/cluster").unwrap();
@@ -252,7 +254,8 @@ fn a_crashed_master_removes_the_cluster_ip_it_left_before_it_starts_again() {
     );
     let log = std::fs::read_to_string(cluster.log_path(Ns::Node1).unwrap()).unwrap();
     assert!(
-        log.lines().any(|l| l.contains("removed it before starting") && l.contains("eth0")),
+        log.lines()
+            .any(|l| l.contains("removed it before starting") && l.contains("eth0")),
         "node1 says it removed the address:\n{log}"
     );
     let watch = cluster.arp_watch().unwrap();
@@ -261,13 +264,22 @@ fn a_crashed_master_removes_the_cluster_ip_it_left_before_it_starts_again() {
             Ok(cluster.role(Ns::Node1)? == "standby")
         })
         .unwrap();
-    nothing_changes(&cluster, "node2 master, node1 standby", Duration::from_secs(1), 10.0);
+    nothing_changes(
+        &cluster,
+        "node2 master, node1 standby",
+        Duration::from_secs(1),
+        10.0,
+    );
     cluster
         .expect_roles(Ns::Node2, Ns::Node1, "standby")
         .unwrap();
     let answers = watch.finish().unwrap();
     let node2_mac = cluster.telephony_mac(Ns::Node2).unwrap();
-    assert!(answers.iter().all(|s| s.macs.iter().all(|m| *m == node2_mac)));
+    assert!(
+        answers
+            .iter()
+            .all(|s| s.macs.iter().all(|m| *m == node2_mac))
+    );
 
     // The stop hook finds nothing to do now; a wrong settings file is an error.
     let out = cluster.release_vip(Ns::Node1).unwrap();
@@ -280,7 +292,10 @@ fn a_crashed_master_removes_the_cluster_ip_it_left_before_it_starts_again() {
         .lab
         .exec(
             Ns::Node1,
-            pequod_e2e::cluster::pequod_binary().unwrap().to_str().unwrap(),
+            pequod_e2e::cluster::pequod_binary()
+                .unwrap()
+                .to_str()
+                .unwrap(),
             &["release-vip", "--config", "/nonexistent/pequod.toml"],
         )
         .unwrap();
@@ -352,9 +367,11 @@ fn manual_failover_moves_the_services_and_back_again() {
         3
     );
     cluster
-        .wait_for("the phone to find node1 at the cluster IP again", DEADLINE, || {
-            Ok(watch.latest_answer() == Some([cluster.telephony_mac(Ns::Node1)?].into()))
-        })
+        .wait_for(
+            "the phone to find node1 at the cluster IP again",
+            DEADLINE,
+            || Ok(watch.latest_answer() == Some([cluster.telephony_mac(Ns::Node1)?].into())),
+        )
         .unwrap();
     watch.finish().unwrap();
 }
@@ -455,7 +472,12 @@ fn a_master_paused_for_less_than_dead_after_keeps_its_role() {
     std::thread::sleep(Duration::from_millis(300));
     cluster.lab.resume(pid).unwrap();
     // Longer than dead_after again, for a wrong takeover to show.
-    nothing_changes(&cluster, "node1 master, node2 slave", Duration::from_secs(2), 15.0);
+    nothing_changes(
+        &cluster,
+        "node1 master, node2 slave",
+        Duration::from_secs(2),
+        15.0,
+    );
     cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
 }
 
@@ -487,11 +509,18 @@ fn a_master_paused_for_longer_than_dead_after_gives_up_the_cluster_ip_when_it_re
     cluster.lab.resume(pid).unwrap();
     taken_over.unwrap();
     cluster
-        .wait_for("node1 to release the cluster IP and stand by", DEADLINE, || {
-            Ok(!cluster.holds_vip(Ns::Node1)? && cluster.role(Ns::Node1)? == "standby")
-        })
+        .wait_for(
+            "node1 to release the cluster IP and stand by",
+            DEADLINE,
+            || Ok(!cluster.holds_vip(Ns::Node1)? && cluster.role(Ns::Node1)? == "standby"),
+        )
         .unwrap();
-    nothing_changes(&cluster, "node2 master, node1 standby", Duration::from_secs(1), 10.0);
+    nothing_changes(
+        &cluster,
+        "node2 master, node1 standby",
+        Duration::from_secs(1),
+        10.0,
+    );
     cluster
         .expect_roles(Ns::Node2, Ns::Node1, "standby")
         .unwrap();
@@ -511,7 +540,12 @@ fn a_slave_paused_for_longer_than_dead_after_does_not_take_over_when_it_resumes(
     pause_for(&cluster, Ns::Node2, Duration::from_millis(1500));
     // Several seconds, and 30 heartbeats accepted by node2 after it resumed, of the
     // same roles, epochs and holder at every look.
-    nothing_changes(&cluster, "node1 master, node2 slave", Duration::from_secs(3), 30.0);
+    nothing_changes(
+        &cluster,
+        "node1 master, node2 slave",
+        Duration::from_secs(3),
+        30.0,
+    );
     cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
     let node1_mac = cluster.telephony_mac(Ns::Node1).unwrap();
     assert!(
@@ -558,7 +592,12 @@ fn after_both_links_are_cut_and_healed_exactly_one_node_holds_the_cluster_ip() {
     cluster
         .wait_for("SIP answered by node2", DEADLINE, || cluster.sip_answers())
         .unwrap();
-    nothing_changes(&cluster, "node2 master after the heal", Duration::from_secs(1), 10.0);
+    nothing_changes(
+        &cluster,
+        "node2 master after the heal",
+        Duration::from_secs(1),
+        10.0,
+    );
     let node2_mac = cluster.telephony_mac(Ns::Node2).unwrap();
     assert_eq!(watch.latest_answer(), Some([node2_mac].into()));
     watch.finish().unwrap();
@@ -743,7 +782,12 @@ fn a_replayed_heartbeat_is_dropped_and_changes_nothing() {
         .unwrap();
     assert_eq!(metric(&cluster, Ns::Node2, forged), forged_before);
     assert_eq!(cluster.cluster_state().unwrap(), before);
-    nothing_changes(&cluster, "node1 master, node2 slave", Duration::from_secs(1), 10.0);
+    nothing_changes(
+        &cluster,
+        "node1 master, node2 slave",
+        Duration::from_secs(1),
+        10.0,
+    );
     cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
 }
 
@@ -781,7 +825,12 @@ fn a_stopped_sip_service_turns_the_checks_and_the_lamp_red_without_a_failover() 
     // Notify checks inform; they never move the services: not at one look, but over
     // a window longer than dead_after and several check intervals.
     cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
-    nothing_changes(&cluster, "no failover after the Kamailio crash", Duration::from_secs(3), 30.0);
+    nothing_changes(
+        &cluster,
+        "no failover after the Kamailio crash",
+        Duration::from_secs(3),
+        30.0,
+    );
     cluster.expect_roles(Ns::Node1, Ns::Node2, "slave").unwrap();
 }
 
