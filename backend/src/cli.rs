@@ -1,4 +1,5 @@
-//! The command line: `pequod serve` runs a node, `pequod openapi` prints the API contract.
+//! The command line: `pequod serve` runs a node, `pequod openapi` prints the API contract,
+//! `pequod release-vip` removes a cluster IP left behind (the service unit's stop hook).
 
 use std::path::PathBuf;
 
@@ -26,6 +27,25 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI document of the REST API (the committed openapi/openapi.json).
     Openapi,
+    /// Remove the cluster IP from this machine's interfaces, if it is there.
+    ///
+    /// A killed `pequod` leaves the cluster IP on its interface, where the kernel keeps
+    /// answering ARP for it beside the new master. The service unit runs this after
+    /// every stop, however the process ended (ExecStopPost). It needs no running
+    /// `pequod`: it reads the cluster IP from the node's stored configuration (the same
+    /// --config and --data-dir as `serve`). Exits 0 once the address is gone (or was
+    /// never there), non-zero with the reason when it could not be removed.
+    ReleaseVip(ReleaseVipArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReleaseVipArgs {
+    /// TOML settings file (the one `serve` uses).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The node's data directory [default: from the settings, else ./data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

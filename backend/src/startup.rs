@@ -50,6 +50,7 @@ impl Application {
                 .await
                 .context("opening the store")?,
         );
+        release_leftover_cluster_ip(store.as_ref()).await;
         let node = identity::load_or_create_node(store.as_ref()).await?;
         let public_key =
             identity::load_or_create_ssh_key(data_dir, &format!("pequod@{}", node.hostname))?;
@@ -222,6 +223,26 @@ impl Application {
     /// The address the SSH server listens on.
     pub fn ssh_addr(&self) -> std::net::SocketAddr {
         self.ssh_server.local_addr()
+    }
+}
+
+/// A crash is not a death: the cluster IP a killed `pequod` left on this machine goes
+/// first, before the agent and the API start (see `cluster::vip::release_leftover`).
+/// Should the removal fail, the node still starts: as slave or standby its agent
+/// releases an address it holds, and a stored master probes for a holder first.
+async fn release_leftover_cluster_ip(store: &dyn crate::storage::Store) {
+    use crate::cluster::vip::{Leftover, release_leftover};
+    match release_leftover(store).await {
+        Ok(Leftover::Removed { ip, interfaces }) => tracing::warn!(
+            %ip,
+            interfaces = interfaces.join(", "),
+            "the cluster IP was left on this machine by an earlier run; removed it before starting"
+        ),
+        Ok(Leftover::Absent(_) | Leftover::NoCluster) => {}
+        Err(err) => tracing::error!(
+            error = format!("{err:#}"),
+            "could not remove a cluster IP left by an earlier run"
+        ),
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
+use crate::arp::{ArpWatch, Mac};
 use crate::lab::{Lab, Ns};
 
 pub const ADMIN_PASSWORD: &str = "lab admin password";
@@ -57,6 +58,25 @@ fn machine_turn() -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// How a node fails: "a crash is not a death".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The machine dies: links down, processes gone ([`LabCluster::machine_death`]).
+    MachineDeath,
+    /// pequod and its services are killed on a live machine
+    /// ([`LabCluster::process_crash`]).
+    ProcessCrash,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fault::MachineDeath => "machine death",
+            Fault::ProcessCrash => "process crash",
+        })
+    }
+}
+
 /// Two Pequod nodes, a phone and a gateway.
 pub struct LabCluster {
     pub lab: Lab,
@@ -67,6 +87,8 @@ pub struct LabCluster {
     tokens: Mutex<Vec<(Ns, String)>>,
     /// More TOML for every node's settings (e.g. a `[mail]` section).
     extra_config: Mutex<String>,
+    /// Nodes whose machine died: their links come up again on the next start.
+    dead_machines: Mutex<Vec<Ns>>,
 }
 
 impl LabCluster {
@@ -86,6 +108,7 @@ impl LabCluster {
             pids: Mutex::new(Vec::new()),
             tokens: Mutex::new(Vec::new()),
             extra_config: Mutex::new(String::new()),
+            dead_machines: Mutex::new(Vec::new()),
         })
     }
 
@@ -189,8 +212,30 @@ max_attempts = 2
         Ok(self.node_dir(ns)?.join("disk-array-broken"))
     }
 
-    /// Starts (or restarts) the node's `pequod` and waits until its API answers.
+    /// Starts (or restarts) the node's `pequod` and waits until its API answers. A
+    /// machine that died boots again first: its links come up, without the addresses
+    /// added at run time.
     pub fn start(&self, ns: Ns) -> Result<u32> {
+        let rebooted = {
+            let mut dead = self
+                .dead_machines
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let was_dead = dead.contains(&ns);
+            dead.retain(|n| *n != ns);
+            was_dead
+        };
+        if rebooted {
+            // A reboot forgets the addresses added at run time, the cluster IP too.
+            let vip = format!("{}/{}", Lab::VIP, Lab::TELEPHONY_PREFIX_LEN);
+            if self.holds_vip(ns)? {
+                self.lab
+                    .exec_ok(ns, "ip", &["addr", "del", &vip, "dev", Lab::TELEPHONY_IF])?;
+            }
+            for ifname in [Lab::TELEPHONY_IF, Lab::CLUSTER_IF] {
+                self.lab.link_up(ns, ifname)?;
+            }
+        }
         let config = self.write_config(ns)?;
         let log = fs::OpenOptions::new()
             .create(true)
@@ -223,9 +268,62 @@ max_attempts = 2
         }
     }
 
-    /// `kill -9` of everything on the node (pequod and its services), as when the
-    /// machine dies.
-    pub fn kill_node(&self, ns: Ns) -> Result<()> {
+    /// The machine dies: its links go down (eth0 and eth1 in its namespace) together
+    /// with `kill -9` of everything on it. Nothing of it answers any more, ARP for the
+    /// cluster IP included. [`LabCluster::start`] brings the links up again.
+    pub fn machine_death(&self, ns: Ns) -> Result<()> {
+        for ifname in [Lab::TELEPHONY_IF, Lab::CLUSTER_IF] {
+            self.lab.link_down(ns, ifname)?;
+        }
+        self.dead_machines
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .push(ns);
+        self.kill_processes(ns)
+    }
+
+    /// Injects `fault` on the node.
+    pub fn fail(&self, ns: Ns, fault: Fault) -> Result<()> {
+        match fault {
+            Fault::MachineDeath => self.machine_death(ns),
+            Fault::ProcessCrash => self.process_crash(ns),
+        }
+    }
+
+    /// The process crashes on a live machine: `kill -9` of pequod and its services,
+    /// the links stay up, and what pequod added stays too: the kernel keeps answering
+    /// ARP for a cluster IP left on eth0, until [`LabCluster::release_vip`] (the service
+    /// unit's stop hook) or the next start of pequod removes it.
+    pub fn process_crash(&self, ns: Ns) -> Result<()> {
+        self.kill_processes(ns)
+    }
+
+    /// `pequod release-vip` in the node's namespace with the node's settings, as the
+    /// service unit runs it after every stop: its output, whatever its exit status.
+    pub fn release_vip(&self, ns: Ns) -> Result<std::process::Output> {
+        let config = self.node_dir(ns)?.join("pequod.toml");
+        let mut cmd = self.lab.command(ns, &self.binary);
+        cmd.arg("release-vip")
+            .arg("--config")
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd.output()
+            .with_context(|| format!("running pequod release-vip in {ns}"))
+    }
+
+    /// Starts the phone's ARP watch on the cluster IP (see [`ArpWatch`]).
+    pub fn arp_watch(&self) -> Result<ArpWatch> {
+        ArpWatch::start(&self.lab, Lab::VIP)
+    }
+
+    /// The MAC of a node's telephony interface, as the phone sees it answer.
+    pub fn telephony_mac(&self, ns: Ns) -> Result<Mac> {
+        self.lab.mac(ns, Lab::TELEPHONY_IF)
+    }
+
+    /// `kill -9` of everything on the node (pequod and its services).
+    fn kill_processes(&self, ns: Ns) -> Result<()> {
         let pids: Vec<u32> = self
             .pids
             .lock()
@@ -503,6 +601,79 @@ max_attempts = 2
             })),
         )?;
         Ok(())
+    }
+
+    /// A quiet window: `probe` must hold at every look, at least every 50 ms, until
+    /// `window` has passed and `settled` holds as well (evidence that the nodes kept
+    /// running through the window, e.g. heartbeats counted since it began), at the
+    /// latest by `window` + [`DEADLINE`]. Fails at the first look where `probe` fails,
+    /// with the nodes' logs.
+    pub fn stays(
+        &self,
+        what: &str,
+        window: Duration,
+        mut probe: impl FnMut() -> Result<bool>,
+        mut settled: impl FnMut() -> Result<bool>,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let deadline = started + window + DEADLINE;
+        loop {
+            let held = probe();
+            if !matches!(held, Ok(true)) {
+                bail!(
+                    "{what} stopped holding after {} ms ({})\n--- node1 ---\n{}\n--- node2 ---\n{}",
+                    started.elapsed().as_millis(),
+                    match held {
+                        Err(e) => format!("{e:#}"),
+                        _ => "false".to_string(),
+                    },
+                    self.log_tail(Ns::Node1),
+                    self.log_tail(Ns::Node2)
+                );
+            }
+            if started.elapsed() >= window && settled().unwrap_or(false) {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{what}: the window never settled within {:?}",
+                window + DEADLINE
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Everything that a wrong failover would change, as one comparable value: each
+    /// node's role and epoch and whether it holds the cluster IP.
+    pub fn cluster_state(&self) -> Result<Vec<(String, u64, bool)>> {
+        [Ns::Node1, Ns::Node2]
+            .into_iter()
+            .map(|ns| {
+                let view = self.get(ns, "/api/v1/cluster")?;
+                Ok((
+                    view["role"].as_str().unwrap_or_default().to_string(),
+                    view["epoch"].as_u64().context("epoch")?,
+                    self.holds_vip(ns)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// One sample of a node's `/metrics`, by its series (`name{labels}` as written).
+    pub fn metric(&self, ns: Ns, series: &str) -> Result<f64> {
+        let text = self.get(ns, "/metrics")?;
+        let text = text.as_str().context("/metrics is text")?;
+        let line = text
+            .lines()
+            .find(|line| {
+                line.strip_prefix(series)
+                    .is_some_and(|rest| rest.starts_with(' '))
+            })
+            .with_context(|| format!("{series} is not in the metrics of {ns}"))?;
+        line[series.len()..]
+            .trim()
+            .parse()
+            .with_context(|| format!("{series} on {ns} is not a number"))
     }
 
     /// Polls `probe` until it holds, failing with the nodes' logs at the deadline.

@@ -465,6 +465,48 @@ impl Lab {
         run("ip", &["-n", &self.ns(ns), "link", "set", ifname, "up"])
     }
 
+    /// Captures, in `ns`, the payload of the next UDP datagram from `from` to port
+    /// `port` (a packet socket sees it even while a process holds the port), as the
+    /// bytes on the wire. Fails when none passes within `timeout`.
+    pub fn capture_udp(
+        &self,
+        ns: Ns,
+        from: Ipv4Addr,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
+        ensure!(is_lab_addr(from), "{from} is not a lab address");
+        self.in_netns(ns, move || -> Result<Vec<u8>> {
+            let socket = crate::arp::reply_socket()?;
+            let deadline = Instant::now() + timeout;
+            let mut buf = [0u8; 2048];
+            while Instant::now() < deadline {
+                let len = match socket.recv(&mut buf) {
+                    Ok(len) => len.min(buf.len()),
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        continue;
+                    }
+                    Err(e) => return Err(e).context("reading the packet socket"),
+                };
+                if let Some(payload) = udp_payload(&buf[..len], from, port) {
+                    return Ok(payload.to_vec());
+                }
+            }
+            bail!("no UDP datagram from {from} to port {port} within {timeout:?}")
+        })?
+    }
+
+    /// The MAC address of `ifname` in `ns`.
+    pub fn mac(&self, ns: Ns, ifname: &str) -> Result<crate::arp::Mac> {
+        let out = self.exec_ok(ns, "ip", &["-o", "link", "show", "dev", ifname])?;
+        let mac = out
+            .split("link/ether ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .with_context(|| format!("no MAC address for {ifname} in {}", self.ns(ns)))?;
+        crate::arp::Mac::parse(mac)
+    }
+
     /// Replaces the root qdisc of `ifname` in `ns` by `netem args…`
     /// (e.g. `&["delay", "200ms"]`, `&["loss", "100%"]`).
     pub fn netem(&self, ns: Ns, ifname: &str, args: &[&str]) -> Result<()> {
@@ -673,6 +715,24 @@ request_route {
     exit;
 }
 "#;
+
+/// The UDP payload of an Ethernet frame carrying IPv4/UDP from `from` to `port`.
+fn udp_payload(frame: &[u8], from: Ipv4Addr, port: u16) -> Option<&[u8]> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ip = frame.get(14..)?;
+    let header_len = usize::from(ip.first()? & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
+    if ip.first()? >> 4 != 4 || *ip.get(9)? != 17 || ip.get(12..16)? != from.octets() {
+        return None;
+    }
+    let udp = ip.get(header_len..total_len)?;
+    if udp.get(2..4)? != port.to_be_bytes() {
+        return None;
+    }
+    udp.get(8..)
+}
 
 /// Whether the lab may send traffic to `ip`: the telephony and cluster
 /// networks (10.77/16, 10.78/16) or 127.0.0.1.
@@ -1007,6 +1067,24 @@ mod tests {
         assert!(!is_lab_addr(Ipv4Addr::new(10, 79, 0, 1)));
         assert!(!is_lab_addr(Ipv4Addr::new(8, 8, 8, 8)));
         assert!(!is_lab_addr(Ipv4Addr::new(127, 0, 0, 2)));
+    }
+
+    #[test]
+    fn finds_the_udp_payload_of_a_frame() {
+        let from = Ipv4Addr::new(10, 78, 0, 1);
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&[0x45, 0, 0, 20 + 8 + 3, 0, 0, 0, 0, 64, 17, 0, 0]);
+        frame.extend_from_slice(&from.octets());
+        frame.extend_from_slice(&[10, 78, 0, 2]);
+        frame.extend_from_slice(&[0x9c, 0x40, 0x1c, 0xed, 0, 11, 0, 0]);
+        frame.extend_from_slice(b"abc");
+        // Ethernet padding after the IP packet is not part of the payload.
+        frame.extend_from_slice(&[0; 4]);
+        assert_eq!(udp_payload(&frame, from, 7405), Some(&b"abc"[..]));
+        assert_eq!(udp_payload(&frame, from, 7406), None);
+        assert_eq!(udp_payload(&frame, Ipv4Addr::new(10, 78, 0, 2), 7405), None);
+        assert_eq!(udp_payload(&frame[..30], from, 7405), None);
     }
 
     #[test]

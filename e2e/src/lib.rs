@@ -1,10 +1,12 @@
 //! The lab: network namespaces made and torn down by the tests themselves, Pequod
 //! nodes running in them (`cluster`), a headless browser for the UI (`browser`), and
-//! the reading of a test mail server's Maildir (`maildir`).
+//! the reading of a test mail server's Maildir (`maildir`), and the phone's view of
+//! who answers ARP for the cluster IP (`arp`).
 //!
 //! See [`lab::Lab`] for the topology; tests start with
 //! `if !pequod_e2e::require_root() { return; }`.
 
+pub mod arp;
 pub mod browser;
 pub mod cluster;
 pub mod lab;

@@ -188,7 +188,7 @@ fn killing_the_master_makes_the_new_master_mail_the_failover() {
                 && nodes[1]["links"]["cluster"] == true)
         })
         .unwrap();
-    cluster.kill_node(Ns::Node1).unwrap();
+    cluster.machine_death(Ns::Node1).unwrap();
     cluster
         .wait_for("node2 to hold the cluster IP", DEADLINE, || {
             cluster.holds_vip(Ns::Node2)

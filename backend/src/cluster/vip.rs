@@ -153,6 +153,96 @@ pub async fn in_use(interface: &str, address: Ipv4Addr, wait: Duration) -> anyho
     }
 }
 
+/// What [`release_leftover`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftover {
+    /// No cluster is configured: there is no cluster IP to look for.
+    NoCluster,
+    /// The cluster IP is on none of this machine's interfaces.
+    Absent(ClusterIp),
+    /// The cluster IP was on these interfaces and has been removed from them.
+    Removed {
+        ip: ClusterIp,
+        interfaces: Vec<String>,
+    },
+}
+
+/// A crash is not a death: a `pequod` killed on a live machine leaves the cluster IP
+/// on its interface, where the kernel keeps answering ARP for it, a second holder
+/// beside the new master. This removes the stored cluster IP from every interface of
+/// the machine that carries it (whatever the stored role: a stored master claims it
+/// again only after its start-up grace), and confirms it is gone. Run at every start
+/// before the agent, and by `pequod release-vip`, the service unit's stop hook.
+pub async fn release_leftover(store: &dyn crate::storage::Store) -> anyhow::Result<Leftover> {
+    use netlink_packet_route::link::LinkAttribute;
+
+    let Some(config) = store
+        .load_cluster()
+        .await
+        .context("reading the stored cluster configuration")?
+    else {
+        return Ok(Leftover::NoCluster);
+    };
+    let ip = ClusterIp::parse(&config.cluster_ip).map_err(|e| {
+        anyhow::anyhow!(
+            "the stored cluster IP {:?} is not valid: {e}",
+            config.cluster_ip
+        )
+    })?;
+    let find = |handle: rtnetlink::Handle| async move {
+        let mut addresses = handle
+            .address()
+            .get()
+            .set_address_filter(IpAddr::V4(ip.address))
+            .execute();
+        let mut found = Vec::new();
+        while let Some(message) = addresses
+            .try_next()
+            .await
+            .context("listing this machine's addresses")?
+        {
+            found.push(message);
+        }
+        anyhow::Ok(found)
+    };
+    let interfaces = with_handle(|handle| async move {
+        let mut interfaces = Vec::new();
+        for message in find(handle.clone()).await? {
+            let index = message.header.index;
+            let mut links = handle.link().get().match_index(index).execute();
+            let name = match links.try_next().await {
+                Ok(Some(link)) => link.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(name) => Some(name.clone()),
+                    _ => None,
+                }),
+                _ => None,
+            }
+            .unwrap_or_else(|| format!("interface #{index}"));
+            handle
+                .address()
+                .del(message)
+                .execute()
+                .await
+                .with_context(|| format!("removing {ip} from {name}"))?;
+            interfaces.push(name);
+        }
+        // Success only once a fresh read shows it gone: a false "released" would
+        // leave a second holder answering ARP.
+        let left = find(handle).await?;
+        anyhow::ensure!(
+            left.is_empty(),
+            "{ip} is still on this machine after removing it"
+        );
+        Ok(interfaces)
+    })
+    .await?;
+    Ok(if interfaces.is_empty() {
+        Leftover::Absent(ip)
+    } else {
+        Leftover::Removed { ip, interfaces }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

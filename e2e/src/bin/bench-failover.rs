@@ -1,14 +1,18 @@
-//! Failover benchmark: in the namespace lab, `kill -9` the master N times and measure
-//! the time from the kill to the first SIP answer at the cluster IP from the new
-//! master; then watch a healthy pair for a quiet period and count false failovers.
+//! Failover benchmark: in the namespace lab, fail the master N times for each fault
+//! (machine death: links down with the processes; process crash: `kill -9` on a live
+//! machine, then the service unit's stop hook `pequod release-vip`) and measure the
+//! time from the fault to the first SIP answer at the cluster IP from the new master,
+//! while the phone's ARP watch counts probes answered by two machines; then watch a
+//! healthy pair for a quiet period and count false failovers.
 //!
-//! Usage: bench-failover [N (default 20)] [quiet seconds (default 60)]; needs root.
+//! Usage: bench-failover [N per fault (default 20)] [quiet seconds (default 60)]; needs
+//! root.
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use pequod_e2e::cluster::{DEADLINE, LabCluster};
+use pequod_e2e::cluster::{DEADLINE, Fault, LabCluster};
 use pequod_e2e::{Lab, Ns};
 
 fn main() -> Result<()> {
@@ -39,65 +43,67 @@ fn main() -> Result<()> {
     let sip_ok = |timeout| cluster.lab.sip_options(Ns::Phone, vip, timeout).ok() == Some(200);
 
     let (mut master, mut slave) = (Ns::Node1, Ns::Node2);
-    let mut samples = Vec::with_capacity(runs);
-    for run in 1..=runs {
-        cluster.wait_for("SIP at the cluster IP", DEADLINE, || {
-            Ok(sip_ok(Duration::from_millis(200)))
-        })?;
-        cluster.wait_for(
-            "the slave to hear the master on both links",
-            DEADLINE,
-            || {
-                let nodes = cluster.get(slave, "/api/v1/nodes")?;
-                Ok(nodes[1]["links"]["telephony"] == true && nodes[1]["links"]["cluster"] == true)
-            },
-        )?;
-        let killed = Instant::now();
-        cluster.kill_node(master)?;
-        let deadline = killed + Duration::from_secs(10);
-        loop {
-            if sip_ok(Duration::from_millis(20)) {
-                break;
+    for fault in [Fault::MachineDeath, Fault::ProcessCrash] {
+        let watch = cluster.arp_watch()?;
+        let mut samples = Vec::with_capacity(runs);
+        for run in 1..=runs {
+            cluster.wait_for("SIP at the cluster IP", DEADLINE, || {
+                Ok(sip_ok(Duration::from_millis(200)))
+            })?;
+            cluster.wait_for(
+                "the slave to hear the master on both links",
+                DEADLINE,
+                || {
+                    let nodes = cluster.get(slave, "/api/v1/nodes")?;
+                    Ok(nodes[1]["links"]["telephony"] == true
+                        && nodes[1]["links"]["cluster"] == true)
+                },
+            )?;
+            let failed = Instant::now();
+            cluster.fail(master, fault)?;
+            if fault == Fault::ProcessCrash {
+                // What systemd does at once after the crash (ExecStopPost).
+                let out = cluster.release_vip(master)?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "run {run}: pequod release-vip failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
+            let deadline = failed + Duration::from_secs(10);
+            loop {
+                if sip_ok(Duration::from_millis(20)) {
+                    break;
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "{fault} run {run}: no SIP answer at the cluster IP within 10 s"
+                );
+            }
+            let elapsed = failed.elapsed();
             anyhow::ensure!(
-                Instant::now() < deadline,
-                "run {run}: no SIP answer at the cluster IP within 10 s"
+                cluster.holds_vip(slave)?,
+                "{fault} run {run}: the answer did not come from the new master"
             );
+            samples.push(elapsed);
+            eprintln!("{fault} run {run}/{runs}: {} ms", elapsed.as_millis());
+
+            // The old master comes back standby and is added again as the slave.
+            cluster.start(master)?;
+            cluster.wait_for("the old master to be standby", DEADLINE, || {
+                Ok(cluster.role(master)? == "standby")
+            })?;
+            cluster.run_job(
+                slave,
+                "POST",
+                &format!("/api/v1/slaves/{}/readd", master.role()),
+                None,
+            )?;
+            std::mem::swap(&mut master, &mut slave);
         }
-        let elapsed = killed.elapsed();
-        anyhow::ensure!(
-            cluster.holds_vip(slave)?,
-            "run {run}: the answer did not come from the new master"
-        );
-        samples.push(elapsed);
-        eprintln!("run {run}/{runs}: {} ms", elapsed.as_millis());
-
-        // The old master comes back standby and is added again as the slave.
-        cluster.start(master)?;
-        cluster.wait_for("the old master to be standby", DEADLINE, || {
-            Ok(cluster.role(master)? == "standby")
-        })?;
-        cluster.run_job(
-            slave,
-            "POST",
-            &format!("/api/v1/slaves/{}/readd", master.role()),
-            None,
-        )?;
-        std::mem::swap(&mut master, &mut slave);
-    }
-
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let pick =
-        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    if !samples.is_empty() {
-        println!(
-            "failover_ms p50={:.0} p95={:.0} max={:.0} n={}",
-            ms(pick(0.5)),
-            ms(pick(0.95)),
-            ms(samples[samples.len() - 1]),
-            samples.len()
-        );
+        let probes = watch.samples();
+        let doubles = probes.iter().filter(|s| s.macs.len() > 1).count();
+        report(fault, &mut samples, doubles, probes.len());
     }
 
     // A healthy pair left alone: every epoch change is a false failover.
@@ -126,4 +132,27 @@ fn main() -> Result<()> {
         cluster.role(slave)?
     );
     Ok(())
+}
+
+/// One line of figures for a fault: failover time percentiles and the probes the
+/// phone saw answered by two machines.
+fn report(fault: Fault, samples: &mut [Duration], doubles: usize, probes: usize) {
+    if samples.is_empty() {
+        return;
+    }
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pick =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    let name = match fault {
+        Fault::MachineDeath => "machine_death",
+        Fault::ProcessCrash => "process_crash",
+    };
+    println!(
+        "{name}: failover_ms p50={:.0} p95={:.0} max={:.0} n={} two_holder_probes={doubles}/{probes}",
+        ms(pick(0.5)),
+        ms(pick(0.95)),
+        ms(samples[samples.len() - 1]),
+        samples.len()
+    );
 }
