@@ -344,7 +344,7 @@ async fn the_services_page_changes_the_host_name_and_shows_the_services() {
         browser
             .wait_for_text(
                 "#notification-email-error",
-                "\"nobody\" is not an e-mail address",
+                "\"nobody\" is not an e-mail address (like ops@example.net)",
             )
             .await?;
         browser
@@ -405,7 +405,10 @@ async fn bad_input_in_a_wizard_shows_the_field_errors_and_changes_nothing() {
             .wait_for_text_within("#cm-cluster-ip-error", "needs a prefix length", DEADLINE)
             .await?;
         browser
-            .wait_for_text("#cm-email-error", "\"nobody\" is not an e-mail address")
+            .wait_for_text(
+                "#cm-email-error",
+                "\"nobody\" is not an e-mail address (like ops@example.net)",
+            )
             .await?;
         browser
             .wait_for_text("#cm-telephony-interface-error", "choose an interface")

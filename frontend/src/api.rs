@@ -3,7 +3,6 @@
 //! 401 means (log out) is left to the caller, see `session::authed_resource`.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
-use pequod_api::API_PREFIX;
 use pequod_api::Problem;
 use pequod_api::auth::{LoginRequest, LoginResponse, Me};
 use pequod_api::checks::{Check, CheckDetail, CheckKind, CheckState};
@@ -11,6 +10,7 @@ use pequod_api::cluster::{Cluster, ConfigureMaster};
 use pequod_api::jobs::{Job, JobAccepted, JobPage};
 use pequod_api::nodes::{Interface, Node, NodePatch, PrepareSlave};
 use pequod_api::notifications::{Mail, Notifications, NotificationsPatch};
+use pequod_api::paths;
 use pequod_api::services::ManagedService;
 use pequod_api::slaves::{AddSlave, ReaddSlave, Slave};
 use serde::Serialize;
@@ -80,16 +80,20 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn url(path: &str) -> String {
-    format!("{API_PREFIX}{path}")
-}
-
 fn get(path: &str, token: &str) -> RequestBuilder {
-    Request::get(&url(path)).header("Authorization", &bearer(token))
+    Request::get(path).header("Authorization", &bearer(token))
 }
 
 fn post(path: &str, token: &str) -> RequestBuilder {
-    Request::post(&url(path)).header("Authorization", &bearer(token))
+    Request::post(path).header("Authorization", &bearer(token))
+}
+
+fn patch(path: &str, token: &str) -> RequestBuilder {
+    Request::patch(path).header("Authorization", &bearer(token))
+}
+
+fn delete(path: &str, token: &str) -> RequestBuilder {
+    Request::delete(path).header("Authorization", &bearer(token))
 }
 
 /// Sends `builder` with `body` as JSON and decodes the answer.
@@ -137,7 +141,7 @@ async fn fetch<T: DeserializeOwned>(builder: RequestBuilder) -> Result<T, ApiErr
 
 /// `POST /auth/login`: trade a user name and password for a bearer token.
 pub async fn login(body: &LoginRequest) -> Result<LoginResponse, ApiError> {
-    let request = Request::post(&url("/auth/login"))
+    let request = Request::post(paths::LOGIN)
         .json(body)
         .map_err(|e| ApiError::Network(e.to_string()))?;
     json(request).await
@@ -146,40 +150,40 @@ pub async fn login(body: &LoginRequest) -> Result<LoginResponse, ApiError> {
 /// `GET /auth/me`: who the token belongs to.
 #[allow(dead_code)] // not shown yet; kept so every endpoint has its typed call
 pub async fn me(token: &str) -> Result<Me, ApiError> {
-    fetch(get("/auth/me", token)).await
+    fetch(get(paths::ME, token)).await
 }
 
 /// `GET /cluster`: mode, role, epoch, cluster IP and the lamp.
 pub async fn cluster(token: &str) -> Result<Cluster, ApiError> {
-    fetch(get("/cluster", token)).await
+    fetch(get(paths::CLUSTER, token)).await
 }
 
 /// `GET /nodes`: every node this node knows, itself included.
 pub async fn nodes(token: &str) -> Result<Vec<Node>, ApiError> {
-    fetch(get("/nodes", token)).await
+    fetch(get(paths::NODES, token)).await
 }
 
 /// `GET /nodes/self`: the node answering.
 pub async fn node_self(token: &str) -> Result<Node, ApiError> {
-    fetch(get("/nodes/self", token)).await
+    fetch(get(paths::NODE_SELF, token)).await
 }
 
 /// `GET /nodes/self/interfaces`: this node's network interfaces.
 pub async fn interfaces(token: &str) -> Result<Vec<Interface>, ApiError> {
-    fetch(get("/nodes/self/interfaces", token)).await
+    fetch(get(paths::NODE_SELF_INTERFACES, token)).await
 }
 
 /// `GET /jobs?page=&per_page=`: one page of the job log, newest first.
 pub async fn jobs(token: &str, page: u32, per_page: u32) -> Result<JobPage, ApiError> {
     let page = page.to_string();
     let per_page = per_page.to_string();
-    fetch(get("/jobs", token).query([("page", page.as_str()), ("per_page", per_page.as_str())]))
+    fetch(get(paths::JOBS, token).query([("page", page.as_str()), ("per_page", per_page.as_str())]))
         .await
 }
 
 /// `GET /jobs/{id}`: one job with its steps and log lines.
 pub async fn job(token: &str, id: i64) -> Result<Job, ApiError> {
-    fetch(get(&format!("/jobs/{id}"), token)).await
+    fetch(get(&paths::job(id), token)).await
 }
 
 /// `POST /cluster`: Configure master (a job).
@@ -187,40 +191,37 @@ pub async fn configure_master(
     token: &str,
     body: &ConfigureMaster,
 ) -> Result<JobAccepted, ApiError> {
-    with_body(post("/cluster", token), body).await
+    with_body(post(paths::CLUSTER, token), body).await
 }
 
 /// `POST /cluster/failover`: hand the master's duties to the slave (a job).
 pub async fn manual_failover(token: &str) -> Result<JobAccepted, ApiError> {
-    fetch(post("/cluster/failover", token)).await
+    fetch(post(paths::FAILOVER, token)).await
 }
 
 /// `PATCH /nodes/self`: change this node's host name.
 pub async fn patch_node_self(token: &str, body: &NodePatch) -> Result<Node, ApiError> {
-    let builder = Request::patch(&url("/nodes/self")).header("Authorization", &bearer(token));
-    with_body(builder, body).await
+    with_body(patch(paths::NODE_SELF, token), body).await
 }
 
 /// `POST /nodes/self/prepare-slave`: trust the master's key (a job).
 pub async fn prepare_slave(token: &str, body: &PrepareSlave) -> Result<JobAccepted, ApiError> {
-    with_body(post("/nodes/self/prepare-slave", token), body).await
+    with_body(post(paths::PREPARE_SLAVE, token), body).await
 }
 
 /// `GET /slaves`: the slave, and removed ones with their cached data.
 pub async fn slaves(token: &str) -> Result<Vec<Slave>, ApiError> {
-    fetch(get("/slaves", token)).await
+    fetch(get(paths::SLAVES, token)).await
 }
 
 /// `POST /slaves`: Add slave (a job).
 pub async fn add_slave(token: &str, body: &AddSlave) -> Result<JobAccepted, ApiError> {
-    with_body(post("/slaves", token), body).await
+    with_body(post(paths::SLAVES, token), body).await
 }
 
 /// `DELETE /slaves/{hostname}`: Remove (a job).
 pub async fn remove_slave(token: &str, hostname: &str) -> Result<JobAccepted, ApiError> {
-    let builder = Request::delete(&url(&format!("/slaves/{}", path_segment(hostname))))
-        .header("Authorization", &bearer(token));
-    fetch(builder).await
+    fetch(delete(&paths::slave(hostname), token)).await
 }
 
 /// `POST /slaves/{hostname}/readd`: Add again (a job), optionally with new addresses.
@@ -229,13 +230,12 @@ pub async fn readd_slave(
     hostname: &str,
     body: &ReaddSlave,
 ) -> Result<JobAccepted, ApiError> {
-    let path = format!("/slaves/{}/readd", path_segment(hostname));
-    with_body(post(&path, token), body).await
+    with_body(post(&paths::slave_readd(hostname), token), body).await
 }
 
 /// `POST /jobs/{id}/acknowledge`: a person has seen this failed job.
 pub async fn acknowledge_job(token: &str, id: i64) -> Result<Job, ApiError> {
-    fetch(post(&format!("/jobs/{id}/acknowledge"), token)).await
+    fetch(post(&paths::job_acknowledge(id), token)).await
 }
 
 /// `GET /checks?state=&kind=`: the checks this node runs, optionally filtered.
@@ -251,28 +251,28 @@ pub async fn checks(
     if let Some(kind) = kind {
         query.push(("kind", crate::format::check_kind_label(kind)));
     }
-    fetch(get("/checks", token).query(query)).await
+    fetch(get(paths::CHECKS, token).query(query)).await
 }
 
 /// `GET /checks/{id}`: one check with its recent results.
 #[allow(dead_code)] // the list shows what the page needs; kept so every endpoint has its call
 pub async fn check(token: &str, id: &str) -> Result<CheckDetail, ApiError> {
-    fetch(get(&format!("/checks/{}", path_segment(id)), token)).await
+    fetch(get(&paths::check(id), token)).await
 }
 
 /// `POST /checks/{id}/run`: run a check now; answers its new state.
 pub async fn run_check(token: &str, id: &str) -> Result<Check, ApiError> {
-    fetch(post(&format!("/checks/{}/run", path_segment(id)), token)).await
+    fetch(post(&paths::check_run(id), token)).await
 }
 
 /// `GET /services`: the managed services and their state on this node.
 pub async fn services(token: &str) -> Result<Vec<ManagedService>, ApiError> {
-    fetch(get("/services", token)).await
+    fetch(get(paths::SERVICES, token)).await
 }
 
 /// `GET /notifications`: the notification address and the recent mails.
 pub async fn notifications(token: &str) -> Result<Notifications, ApiError> {
-    fetch(get("/notifications", token)).await
+    fetch(get(paths::NOTIFICATIONS, token)).await
 }
 
 /// `PATCH /notifications`: set the notification address.
@@ -280,32 +280,17 @@ pub async fn patch_notifications(
     token: &str,
     body: &NotificationsPatch,
 ) -> Result<Notifications, ApiError> {
-    let builder = Request::patch(&url("/notifications")).header("Authorization", &bearer(token));
-    with_body(builder, body).await
+    with_body(patch(paths::NOTIFICATIONS, token), body).await
 }
 
 /// `POST /notifications/test`: send a test mail; answers it after its first attempt.
 pub async fn test_notification(token: &str) -> Result<Mail, ApiError> {
-    fetch(post("/notifications/test", token)).await
+    fetch(post(paths::NOTIFICATIONS_TEST, token)).await
 }
 
 /// The URL of `GET /events` for an `EventSource`, which cannot send headers.
 pub fn events_url(token: &str) -> String {
-    format!("{}?access_token={}", url("/events"), path_segment(token))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters. Host names, check
-/// ids and tokens are URL-safe by construction; this is the safety net.
-pub fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    format!("{}?access_token={}", paths::EVENTS, paths::segment(token))
 }
 
 #[cfg(test)]
@@ -343,15 +328,9 @@ mod tests {
     }
 
     #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(path_segment("node-2"), "node-2");
-        assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
+    fn the_event_stream_carries_its_token_encoded() {
         assert_eq!(events_url("x.y"), "/api/v1/events?access_token=x.y");
-    }
-
-    #[test]
-    fn paths_sit_below_the_api_prefix() {
-        assert_eq!(url("/cluster"), "/api/v1/cluster");
+        assert_eq!(events_url("a+b"), "/api/v1/events?access_token=a%2Bb");
         assert_eq!(bearer("abc"), "Bearer abc");
     }
 }

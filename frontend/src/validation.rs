@@ -1,12 +1,13 @@
-//! The wizards' field rules: the same checks, and the same words, as the API applies
-//! (`backend/src/cluster/flows.rs`, `cluster/vip.rs`, `pequod_api::Hostname`), so a
-//! person sees the problem next to the field before anything is sent. The server stays
-//! the authority: its field errors are shown the same way.
+//! The wizards' field checks before anything is sent. The rules themselves live in
+//! `pequod_api::rules` and `pequod_api::EmailAddress`, which the API applies too, so a
+//! person sees the server's words next to the field; this module turns the forms' text
+//! into their input. The server stays the authority: its field errors are shown the
+//! same way.
 
-use std::net::{IpAddr, Ipv4Addr};
-
+use pequod_api::cluster::ConfigureMaster;
 use pequod_api::nodes::Interface;
-use pequod_api::{ClusterIp, FieldError, Hostname};
+use pequod_api::rules::{self, MasterAddresses, ValidSlave};
+use pequod_api::{EmailAddress, FieldError, Hostname};
 
 /// Field errors by the API's field name (`cluster_ip`, `sync_ip`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,28 +62,14 @@ pub fn hostname(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<Host
     }
 }
 
-/// The cluster IP with its prefix, e.g. `192.0.2.10/24`, by the API's own rule.
-pub fn cluster_ip(text: &str) -> Result<(Ipv4Addr, u8), String> {
-    ClusterIp::parse(text.trim()).map(|ip| (ip.address, ip.prefix_len))
-}
-
-pub fn ip(errors: &mut FieldErrors, field: &str, text: &str) -> Option<IpAddr> {
-    match text.trim().parse::<IpAddr>() {
-        Ok(ip) => Some(ip),
-        Err(_) => {
-            errors.push(field, format!("{text:?} is not an IP address"));
+/// An e-mail address as `EmailAddress::parse` takes it.
+pub fn email(errors: &mut FieldErrors, field: &str, text: &str) -> Option<EmailAddress> {
+    match EmailAddress::parse(text) {
+        Ok(address) => Some(address),
+        Err(message) => {
+            errors.push(field, message);
             None
         }
-    }
-}
-
-pub fn valid_email(text: &str) -> bool {
-    pequod_api::is_email_address(text.trim())
-}
-
-pub fn email(errors: &mut FieldErrors, field: &str, text: &str) {
-    if !valid_email(text) {
-        errors.push(field, format!("{text:?} is not an e-mail address"));
     }
 }
 
@@ -92,17 +79,6 @@ pub fn split_list(text: &str) -> Vec<String> {
         .filter(|part| !part.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// The first IPv4 address of the interface called `name`.
-pub fn interface_ipv4(interfaces: &[Interface], name: &str) -> Option<Ipv4Addr> {
-    interfaces
-        .iter()
-        .find(|i| i.name == name)?
-        .addresses
-        .iter()
-        .filter_map(|a| a.address.parse::<Ipv4Addr>().ok())
-        .next()
 }
 
 /// What the Configure master form holds, as typed.
@@ -116,73 +92,48 @@ pub struct MasterForm {
     pub gateways: String,
 }
 
+impl MasterForm {
+    /// The request the form stands for; a host name that does not parse is left out
+    /// (the form's check names it before anything is sent).
+    pub fn request(&self) -> ConfigureMaster {
+        ConfigureMaster {
+            hostname: Hostname::parse(&self.hostname).ok(),
+            cluster_ip: self.cluster_ip.trim().to_owned(),
+            telephony_interface: self.telephony_interface.clone(),
+            cluster_interface: self.cluster_interface.clone(),
+            notification_email: self.notification_email.trim().to_owned(),
+            gateways: split_list(&self.gateways),
+        }
+    }
+}
+
+/// The API's rules for Configure master, plus what only a form can get wrong: a host
+/// name typed but not valid, and an interface not chosen yet.
 pub fn configure_master(form: &MasterForm, interfaces: &[Interface]) -> FieldErrors {
     let mut errors = FieldErrors::default();
     if !form.hostname.trim().is_empty() {
         hostname(&mut errors, "hostname", &form.hostname);
     }
-    let cluster = match cluster_ip(&form.cluster_ip) {
-        Ok(ip) => Some(ip),
-        Err(message) => {
-            errors.push("cluster_ip", message);
-            None
-        }
-    };
-    let telephony_ip = interface_field(
-        &mut errors,
-        "telephony_interface",
-        &form.telephony_interface,
-        interfaces,
-    );
-    interface_field(
-        &mut errors,
-        "cluster_interface",
-        &form.cluster_interface,
-        interfaces,
-    );
-    if !form.telephony_interface.is_empty() && form.telephony_interface == form.cluster_interface {
-        errors.push(
-            "cluster_interface",
-            "must be another interface than the telephony network's",
+    let unchosen: Vec<&str> = [
+        ("telephony_interface", &form.telephony_interface),
+        ("cluster_interface", &form.cluster_interface),
+    ]
+    .into_iter()
+    .filter(|(_, name)| name.is_empty())
+    .map(|(field, _)| field)
+    .collect();
+    if let Err(found) = rules::configure_master(&form.request(), interfaces) {
+        // An empty choice is not a missing interface: say what to do instead.
+        errors.0.extend(
+            found
+                .into_iter()
+                .filter(|e| !unchosen.contains(&e.field.as_str())),
         );
     }
-    email(&mut errors, "notification_email", &form.notification_email);
-    for gateway in split_list(&form.gateways) {
-        ip(&mut errors, "gateways", &gateway);
-    }
-    if let (Some((address, _)), Some(own)) = (cluster, telephony_ip)
-        && address == own
-    {
-        errors.push(
-            "cluster_ip",
-            "must differ from the node's own address on the telephony network",
-        );
+    for field in unchosen {
+        errors.push(field, "choose an interface");
     }
     errors
-}
-
-fn interface_field(
-    errors: &mut FieldErrors,
-    field: &str,
-    name: &str,
-    interfaces: &[Interface],
-) -> Option<Ipv4Addr> {
-    if name.is_empty() {
-        errors.push(field, "choose an interface");
-        return None;
-    }
-    if !interfaces.iter().any(|i| i.name == name) {
-        errors.push(field, format!("this node has no interface {name:?}"));
-        return None;
-    }
-    let ip = interface_ipv4(interfaces, name);
-    if ip.is_none() {
-        errors.push(
-            field,
-            format!("{name} has no IPv4 address: configure it first"),
-        );
-    }
-    ip
 }
 
 /// Prepare slave: the master's OpenSSH ed25519 public key, not this node's own.
@@ -211,51 +162,14 @@ pub fn master_key(text: &str, own_key: &str) -> FieldErrors {
     errors
 }
 
-/// The master's own addresses and name, which a slave must not reuse.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MasterAddresses {
-    pub hostname: String,
-    pub telephony_ip: Option<IpAddr>,
-    pub sync_ip: Option<IpAddr>,
-}
-
-/// Add slave, and Add again (whose host name is fixed).
+/// Add slave, and Add again (whose host name is fixed), by the API's rules.
 pub fn slave(
-    hostname_text: Option<&str>,
-    telephony_text: &str,
-    sync_text: &str,
+    hostname: Option<&str>,
+    telephony_ip: &str,
+    sync_ip: &str,
     master: &MasterAddresses,
-) -> FieldErrors {
-    let mut errors = FieldErrors::default();
-    if let Some(text) = hostname_text
-        && let Some(name) = hostname(&mut errors, "hostname", text)
-        && name.as_str() == master.hostname
-    {
-        errors.push(
-            "hostname",
-            format!(
-                "must differ from the master's host name ({})",
-                master.hostname
-            ),
-        );
-    }
-    let telephony = ip(&mut errors, "telephony_ip", telephony_text);
-    let sync = ip(&mut errors, "sync_ip", sync_text);
-    if let (Some(t), Some(s)) = (telephony, sync) {
-        if t == s {
-            errors.push(
-                "sync_ip",
-                "must be the slave's address on the cluster network, not its telephony address",
-            );
-        }
-        if Some(t) == master.telephony_ip {
-            errors.push("telephony_ip", "is the master's own address");
-        }
-        if Some(s) == master.sync_ip {
-            errors.push("sync_ip", "is the master's own address");
-        }
-    }
-    errors
+) -> Result<ValidSlave, FieldErrors> {
+    rules::slave(hostname, telephony_ip, sync_ip, master).map_err(FieldErrors::from)
 }
 
 #[cfg(test)]
@@ -314,41 +228,44 @@ mod tests {
     }
 
     #[test]
-    fn cluster_ips_need_a_sane_prefix_and_address() {
-        assert_eq!(
-            cluster_ip(" 192.0.2.10/24 "),
-            Ok(("192.0.2.10".parse().unwrap(), 24))
-        );
-        assert!(
-            cluster_ip("192.0.2.10")
-                .unwrap_err()
-                .contains("needs a prefix length")
-        );
-        assert!(
-            cluster_ip("192.0.2.300/24")
-                .unwrap_err()
-                .contains("not an IPv4 address")
-        );
-        assert!(
-            cluster_ip("192.0.2.10/33")
-                .unwrap_err()
-                .contains("between 8 and 32")
-        );
-        assert!(
-            cluster_ip("192.0.2.10/4")
-                .unwrap_err()
-                .contains("between 8 and 32")
-        );
-        assert!(
-            cluster_ip("127.0.0.1/8")
-                .unwrap_err()
-                .contains("cannot be a cluster IP")
-        );
-        assert!(
-            cluster_ip("224.0.0.1/8")
-                .unwrap_err()
-                .contains("cannot be a cluster IP")
-        );
+    fn cluster_ip_errors_are_the_apis() {
+        for (text, why) in [
+            ("192.0.2.10", "needs a prefix length"),
+            ("192.0.2.300/24", "not an IPv4 address"),
+            ("192.0.2.10/33", "between 8 and 32"),
+            ("127.0.0.1/8", "cannot be a cluster IP"),
+        ] {
+            let form = MasterForm {
+                cluster_ip: text.into(),
+                ..good_master()
+            };
+            let errors = configure_master(&form, &lab_interfaces());
+            assert!(
+                errors.get("cluster_ip").is_some_and(|m| m.contains(why)),
+                "{text}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_form_becomes_the_request_the_api_takes() {
+        let form = MasterForm {
+            hostname: " Node1 ".into(),
+            cluster_ip: " 10.77.0.10/24 ".into(),
+            notification_email: " pbx-admin@example.org ".into(),
+            gateways: "10.77.0.1, 10.77.0.2".into(),
+            ..good_master()
+        };
+        let request = form.request();
+        assert_eq!(request.hostname.map(String::from).as_deref(), Some("node1"));
+        assert_eq!(request.cluster_ip, "10.77.0.10/24");
+        assert_eq!(request.notification_email, "pbx-admin@example.org");
+        assert_eq!(request.gateways, ["10.77.0.1", "10.77.0.2"]);
+        let unnamed = MasterForm {
+            hostname: " ".into(),
+            ..good_master()
+        };
+        assert_eq!(unnamed.request().hostname, None);
     }
 
     #[test]
@@ -373,7 +290,7 @@ mod tests {
         );
         assert_eq!(
             errors.get("notification_email").as_deref(),
-            Some("\"nobody\" is not an e-mail address")
+            Some("\"nobody\" is not an e-mail address (like ops@example.net)")
         );
         assert_eq!(
             errors.get("gateways").as_deref(),
@@ -397,14 +314,43 @@ mod tests {
             errors.get("cluster_interface").as_deref(),
             Some("eth2 has no IPv4 address: configure it first")
         );
+        let none_chosen = MasterForm {
+            telephony_interface: String::new(),
+            cluster_interface: String::new(),
+            ..good_master()
+        };
+        let errors = configure_master(&none_chosen, &lab_interfaces());
+        assert_eq!(
+            errors.get("cluster_interface").as_deref(),
+            Some("choose an interface")
+        );
+        let form = MasterForm {
+            telephony_interface: "eth9".into(),
+            ..good_master()
+        };
+        assert_eq!(
+            configure_master(&form, &lab_interfaces())
+                .get("telephony_interface")
+                .as_deref(),
+            Some("this node has no interface \"eth9\" (it has: eth0, eth1, eth2)")
+        );
     }
 
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
-        assert!(valid_email("a@b.c"));
-        assert!(valid_email(" pbx-admin@example.org "));
+        let check = |text: &str| {
+            let mut errors = FieldErrors::default();
+            let address = email(&mut errors, "email", text);
+            (address.map(String::from), errors.get("email"))
+        };
+        assert_eq!(check("a@b.c"), (Some("a@b.c".into()), None));
+        assert_eq!(
+            check(" pbx-admin@example.org "),
+            (Some("pbx-admin@example.org".into()), None)
+        );
         for bad in ["", "a", "@b.c", "a@b", "a@.b", "a@b.", "a b@c.d"] {
-            assert!(!valid_email(bad), "{bad:?}");
+            let (address, message) = check(bad);
+            assert!(address.is_none() && message.is_some(), "{bad:?}");
         }
     }
 
@@ -442,12 +388,13 @@ mod tests {
     #[test]
     fn slave_addresses_follow_the_apis_rules() {
         let master = MasterAddresses {
-            hostname: "node1".into(),
+            hostname: Hostname::parse("node1").ok(),
             telephony_ip: "10.77.0.11".parse().ok(),
             sync_ip: "10.78.0.1".parse().ok(),
         };
-        assert!(slave(Some("node2"), "10.77.0.12", "10.78.0.2", &master).is_empty());
-        let errors = slave(Some("Node1"), "10.77.0.11", "10.78.0.1", &master);
+        let valid = slave(Some("node2"), "10.77.0.12", "10.78.0.2", &master).unwrap();
+        assert_eq!(valid.hostname.map(String::from).as_deref(), Some("node2"));
+        let errors = slave(Some("Node1"), "10.77.0.11", "10.78.0.1", &master).unwrap_err();
         assert_eq!(
             errors.get("hostname").as_deref(),
             Some("must differ from the master's host name (node1)")
@@ -460,10 +407,10 @@ mod tests {
             errors.get("sync_ip").as_deref(),
             Some("is the master's own address")
         );
-        let errors = slave(None, "10.77.0.12", "10.77.0.12", &master);
+        let errors = slave(None, "10.77.0.12", "10.77.0.12", &master).unwrap_err();
         assert!(errors.get("sync_ip").unwrap().contains("cluster network"));
         assert!(errors.get("hostname").is_none());
-        let errors = slave(Some(""), "ten", "", &master);
+        let errors = slave(Some(""), "ten", "", &master).unwrap_err();
         assert_eq!(errors.get("hostname").as_deref(), Some("must not be empty"));
         assert_eq!(
             errors.get("telephony_ip").as_deref(),

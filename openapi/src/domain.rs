@@ -170,16 +170,3 @@ impl fmt::Display for ClusterIp {
         write!(f, "{}/{}", self.address, self.prefix_len)
     }
 }
-
-/// Whether `text` looks like an e-mail address a notification can go to:
-/// `local@domain.tld`, no spaces.
-pub fn is_email_address(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !text.contains(char::is_whitespace)
-}

@@ -1,20 +1,25 @@
 //! Pequod's REST contract: every type that crosses the wire between `pequod` and the
-//! commander UI. No HTTP framework and no database here; OpenAPI schemas are derived
-//! behind the `schema` feature so the WASM frontend stays small.
+//! commander UI, the paths it crosses on, and the field rules both sides apply. No
+//! HTTP framework and no database here; OpenAPI schemas are derived behind the
+//! `schema` feature so the WASM frontend stays small.
 
 pub mod auth;
 pub mod checks;
 pub mod cluster;
 pub mod domain;
+pub mod email;
 pub mod events;
 pub mod jobs;
 pub mod nodes;
 pub mod notifications;
+pub mod paths;
 pub mod problem;
+pub mod rules;
 pub mod services;
 pub mod slaves;
 
-pub use domain::{ClusterIp, Hostname, InvalidValue, NodeId, is_email_address};
+pub use domain::{ClusterIp, Hostname, InvalidValue, NodeId};
+pub use email::{EmailAddress, is_email_address};
 pub use problem::{FieldError, Problem};
 
 /// Every API path below this prefix needs a bearer token, except the login.

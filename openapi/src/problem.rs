@@ -35,6 +35,15 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl Problem {
     /// The text to show a person: the detail when there is one, else the title,
     /// followed by each rejected field.

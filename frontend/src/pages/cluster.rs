@@ -9,10 +9,10 @@ use std::future::Future;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use pequod_api::Hostname;
-use pequod_api::cluster::{Cluster, ConfigureMaster, Role};
+use pequod_api::cluster::{Cluster, Role};
 use pequod_api::jobs::JobAccepted;
 use pequod_api::nodes::{Interface, Node, PrepareSlave};
+use pequod_api::rules::MasterAddresses;
 use pequod_api::slaves::{AddSlave, ReaddSlave, Slave, SlaveState};
 
 use crate::api::{self, ApiError};
@@ -20,7 +20,7 @@ use crate::components::{CopyButton, FieldError, JobProgress, TextField, async_vi
 use crate::format::address_label;
 use crate::live::use_live;
 use crate::session::{Session, authed_resource, use_session};
-use crate::validation::{self, FieldErrors, MasterAddresses, MasterForm};
+use crate::validation::{self, FieldErrors, MasterForm};
 
 /// The seed's warning before a master is configured.
 pub const ACTIVATION_WARNING: &str = "The services and network configurations cannot easily be changed after the cluster is activated.";
@@ -292,6 +292,20 @@ impl Flow {
         ok
     }
 
+    /// Like [`Flow::checked`], for a rule that answers the values it accepted.
+    fn passed<T>(&self, result: Result<T, FieldErrors>) -> Option<T> {
+        match result {
+            Ok(valid) => {
+                self.checked(FieldErrors::default());
+                Some(valid)
+            }
+            Err(errors) => {
+                self.checked(errors);
+                None
+            }
+        }
+    }
+
     /// Sends the wizard's request; a job follows, or the server's errors go to the form.
     fn start<F>(self, call: impl FnOnce(String) -> F + 'static)
     where
@@ -483,18 +497,8 @@ fn ConfigureMasterWizard(close: impl Fn() + Copy + Send + Sync + 'static) -> imp
         }
     };
     let confirm = move || {
-        let form = form();
-        flow.start(move |token| async move {
-            let body = ConfigureMaster {
-                hostname: Hostname::parse(&form.hostname).ok(),
-                cluster_ip: form.cluster_ip.trim().to_owned(),
-                telephony_interface: form.telephony_interface,
-                cluster_interface: form.cluster_interface,
-                notification_email: form.notification_email.trim().to_owned(),
-                gateways: validation::split_list(&form.gateways),
-            };
-            api::configure_master(&token, &body).await
-        });
+        let body = form().request();
+        flow.start(move |token| async move { api::configure_master(&token, &body).await });
     };
     const FIELDS: &[&str] = &[
         "hostname",
@@ -601,6 +605,20 @@ fn plain_ip(text: Option<&str>) -> Option<std::net::IpAddr> {
     text?.split('/').next()?.parse().ok()
 }
 
+/// The master's name and addresses as this node (the master) reports itself; unknown
+/// parts are left to the server to compare.
+fn master_addresses(nodes: Option<Result<Vec<Node>, ApiError>>) -> MasterAddresses {
+    nodes
+        .and_then(Result::ok)
+        .and_then(|nodes| nodes.into_iter().find(|n| n.is_self))
+        .map(|n| MasterAddresses {
+            telephony_ip: plain_ip(n.telephony_ip.as_deref()),
+            sync_ip: plain_ip(n.sync_ip.as_deref()),
+            hostname: Some(n.hostname),
+        })
+        .unwrap_or_default()
+}
+
 #[component]
 fn AddSlaveWizard(close: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let flow = Flow::new();
@@ -608,18 +626,6 @@ fn AddSlaveWizard(close: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoV
     let hostname = RwSignal::new(String::new());
     let telephony_ip = RwSignal::new(String::new());
     let sync_ip = RwSignal::new(String::new());
-    let master = move || {
-        nodes
-            .get_untracked()
-            .and_then(Result::ok)
-            .and_then(|nodes| nodes.into_iter().find(|n| n.is_self))
-            .map(|n| MasterAddresses {
-                hostname: n.hostname.to_string(),
-                telephony_ip: plain_ip(n.telephony_ip.as_deref()),
-                sync_ip: plain_ip(n.sync_ip.as_deref()),
-            })
-            .unwrap_or_default()
-    };
     let next = move |ev: SubmitEvent| {
         ev.prevent_default();
         let (h, t, s) = (
@@ -627,20 +633,19 @@ fn AddSlaveWizard(close: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoV
             telephony_ip.get_untracked(),
             sync_ip.get_untracked(),
         );
-        if !flow.checked(validation::slave(Some(&h), &t, &s, &master())) {
-            return;
-        }
-        let Ok(parsed) = Hostname::parse(&h) else {
+        let master = master_addresses(nodes.get_untracked());
+        let Some(valid) = flow.passed(validation::slave(Some(&h), &t, &s, &master)) else {
             return;
         };
-        flow.start(move |token| async move {
-            let body = AddSlave {
-                hostname: parsed,
-                telephony_ip: t.trim().to_owned(),
-                sync_ip: s.trim().to_owned(),
-            };
-            api::add_slave(&token, &body).await
-        });
+        let Some(hostname) = valid.hostname else {
+            return;
+        };
+        let body = AddSlave {
+            hostname,
+            telephony_ip: valid.telephony_ip.to_string(),
+            sync_ip: valid.sync_ip.to_string(),
+        };
+        flow.start(move |token| async move { api::add_slave(&token, &body).await });
     };
     move || {
         match flow.phase.get() {
@@ -700,21 +705,15 @@ fn AddAgainWizard(
     let target = hostname.clone();
     let next = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let master = nodes
-            .get_untracked()
-            .and_then(Result::ok)
-            .and_then(|nodes| nodes.into_iter().find(|n| n.is_self))
-            .map(|n| MasterAddresses {
-                hostname: n.hostname.to_string(),
-                telephony_ip: plain_ip(n.telephony_ip.as_deref()),
-                sync_ip: plain_ip(n.sync_ip.as_deref()),
-            })
-            .unwrap_or_default();
+        let master = master_addresses(nodes.get_untracked());
         let (t, s) = (
             telephony_ip.get_untracked().trim().to_owned(),
             sync_ip.get_untracked().trim().to_owned(),
         );
-        if !flow.checked(validation::slave(None, &t, &s, &master)) {
+        if flow
+            .passed(validation::slave(None, &t, &s, &master))
+            .is_none()
+        {
             return;
         }
         let old = cached.get_untracked();

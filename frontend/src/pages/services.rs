@@ -118,18 +118,18 @@ fn NotificationsCard() -> impl IntoView {
     });
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let text = email.get_untracked().trim().to_owned();
         let mut found = FieldErrors::default();
-        validation::email(&mut found, "email", &text);
-        let valid = found.is_empty();
+        let address = validation::email(&mut found, "email", &email.get_untracked());
         errors.set(found);
         message.set(None);
-        let Some(token) = session.token_untracked().filter(|_| valid) else {
+        let (Some(address), Some(token)) = (address, session.token_untracked()) else {
             return;
         };
         pending.set(true);
         spawn_local(async move {
-            let body = NotificationsPatch { email: text };
+            let body = NotificationsPatch {
+                email: address.into(),
+            };
             let result = session.guard(api::patch_notifications(&token, &body).await);
             pending.set(false);
             match result {
