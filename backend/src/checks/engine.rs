@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use pequod_api::checks::{Check, CheckKind, CheckRun, CheckState, RunsOn};
+use pequod_api::checks::{Check, CheckKind, CheckRun, RunsOn};
 use pequod_api::cluster::Role;
 use pequod_api::events::Event;
 use secrecy::SecretString;
@@ -397,27 +397,16 @@ impl CheckEngine {
                 )),
                 None => CheckResult::unknown("this node knows no master"),
             },
-<<<<<<< HEAD
-            BuiltinCheck::ClusterStatus => {
-                if !view.holds_vip {
-=======
-            "cluster-status" => match view.cluster_fault() {
+            BuiltinCheck::ClusterStatus => match view.cluster_fault() {
                 // The decision's typed cause, never its wording.
                 Some(fault) => CheckResult::critical(fault.to_string()),
                 None if !view.holds_vip => {
->>>>>>> failsafe
                     CheckResult::critical("the cluster IP is not on this master")
                 }
-<<<<<<< HEAD
-            }
-            BuiltinCheck::Raid => raid::check_raid(&settings.raid_mdstat).await,
-            BuiltinCheck::NetworkFailover => match &view.peer {
-=======
                 None => CheckResult::ok("this master holds the cluster IP"),
             },
-            "raid" => raid::check_raid(std::path::Path::new(raid::MDSTAT)).await,
-            "network-failover" => match &view.peer {
->>>>>>> failsafe
+            BuiltinCheck::Raid => raid::check_raid(&settings.raid_mdstat).await,
+            BuiltinCheck::NetworkFailover => match &view.peer {
                 Some(peer) if !peer.reaches_telephony && view.reaches_telephony => {
                     CheckResult::critical(format!(
                         "{} cannot reach the telephony network, this node can",
@@ -530,23 +519,11 @@ async fn resolve(address: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{address} resolves to no address"))
 }
 
-/// A failover check other than those the agent judges itself (RAID, custom failover
-/// checks) in hard CRITICAL.
-pub fn failover_problem(checks: &[Check]) -> Option<String> {
-    checks
-        .iter()
-        .find(|c| {
-            c.kind == CheckKind::Failover
-                && c.hard
-                && c.state == CheckState::Critical
-                && !BuiltinCheck::from_id(&c.id).is_some_and(BuiltinCheck::judged_by_the_agent)
-        })
-        .map(|c| format!("{}: {}", c.name, c.output))
-}
-
 #[cfg(test)]
 mod tests {
     use figment::providers::Format;
+
+    use pequod_api::checks::CheckState;
 
     use super::*;
 
@@ -715,47 +692,5 @@ mod tests {
             assert_eq!(result.state, state, "{kind:?}: {result:?}");
             assert_eq!(result.output, "plugin timed out after 1 s");
         }
-    }
-
-    fn check(id: &str, kind: CheckKind, state: CheckState, hard: bool) -> Check {
-        Check {
-            id: id.into(),
-            name: id.to_uppercase(),
-            kind,
-            runs_on: RunsOn::Master,
-            state,
-            hard,
-            output: "broken".into(),
-            configured: true,
-            last_check: None,
-            last_change: None,
-        }
-    }
-
-    #[test]
-    fn only_confirmed_failover_checks_the_agent_does_not_judge_are_problems() {
-        use CheckKind::{Failover, Notify};
-        use CheckState::{Critical, Warning};
-        assert_eq!(failover_problem(&[]), None);
-        for quiet in [
-            check("raid", Failover, Critical, false),
-            check("raid", Failover, Warning, true),
-            check("disk-usage", Notify, Critical, true),
-            check("cluster-status", Failover, Critical, true),
-        ] {
-            assert_eq!(
-                failover_problem(std::slice::from_ref(&quiet)),
-                None,
-                "{quiet:?}"
-            );
-        }
-        assert_eq!(
-            failover_problem(&[check("raid", Failover, Critical, true)]).as_deref(),
-            Some("RAID: broken")
-        );
-        assert_eq!(
-            failover_problem(&[check("sip-trunk", Failover, Critical, true)]).as_deref(),
-            Some("SIP-TRUNK: broken")
-        );
     }
 }

@@ -6,6 +6,7 @@ pub mod ami;
 pub mod catalog;
 pub mod disk;
 pub mod engine;
+pub mod failover;
 pub mod plugin;
 pub mod raid;
 pub mod result;

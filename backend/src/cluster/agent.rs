@@ -511,7 +511,7 @@ impl Agent {
             cluster_fault = cluster_fault.or(services);
             // A failover check the agent does not judge itself (RAID) in hard CRITICAL.
             cluster_fault = cluster_fault.or_else(|| {
-                crate::checks::engine::failover_problem(&self.checks())
+                crate::checks::failover::failover_problem(&self.checks())
                     .map(|check| ClusterFault::FailoverCheck { check })
             });
         }

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pequod_api::FieldError;
 use pequod_api::Hostname;
 use pequod_api::cluster::{ConfigureMaster, Role};
 use pequod_api::jobs::{JobKind, JobSummary};
 use pequod_api::slaves::{AddSlave, ReaddSlave, SlaveState};
+use pequod_api::{FieldError, rules};
 use rand::RngCore;
 
 use super::agent::Agent;
@@ -20,7 +20,7 @@ use super::config::{ClusterConfig, Member};
 use super::remote::{PairRequest, Peer};
 use super::services;
 use super::ssh::{HostKeyPolicy, TrustedKeys};
-use super::vip::{self, ClusterIp};
+use super::vip;
 use crate::jobs::{JobContext, JobRunner};
 use crate::storage::{StorageError, Store};
 
@@ -104,62 +104,9 @@ impl Operations {
     }
 }
 
-fn parse_ip(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<IpAddr> {
-    match text.trim().parse::<IpAddr>() {
-        Ok(ip) => Some(ip),
-        Err(_) => {
-            errors.push(FieldError {
-                field: field.into(),
-                message: format!("{text:?} is not an IP address"),
-            });
-            None
-        }
-    }
-}
-
-fn push(errors: &mut Vec<FieldError>, field: &str, message: impl Into<String>) {
-    errors.push(FieldError {
-        field: field.into(),
-        message: message.into(),
-    });
-}
-
-/// The first IPv4 address of an interface, or a field error.
-fn ipv4_of(
-    interfaces: &[pequod_api::nodes::Interface],
-    field: &str,
-    name: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<IpAddr> {
-    let Some(interface) = interfaces.iter().find(|i| i.name == name) else {
-        let names: Vec<&str> = interfaces
-            .iter()
-            .filter(|i| !i.loopback)
-            .map(|i| i.name.as_str())
-            .collect();
-        push(
-            errors,
-            field,
-            format!(
-                "this node has no interface {name:?} (it has: {})",
-                names.join(", ")
-            ),
-        );
-        return None;
-    };
-    let ip = interface
-        .addresses
-        .iter()
-        .filter_map(|a| a.address.parse::<IpAddr>().ok())
-        .find(IpAddr::is_ipv4);
-    if ip.is_none() {
-        push(
-            errors,
-            field,
-            format!("{name} has no IPv4 address: configure it first"),
-        );
-    }
-    ip
+/// What a slave must not share with its master.
+fn master_addresses(master: &Member) -> rules::MasterAddresses {
+    rules::MasterAddresses::known(master.hostname.clone(), master.telephony_ip, master.sync_ip)
 }
 
 struct SlaveTarget {
@@ -167,35 +114,6 @@ struct SlaveTarget {
     telephony_ip: IpAddr,
     sync_ip: IpAddr,
     policy: HostKeyPolicy,
-}
-
-fn check_slave_addresses(
-    telephony_ip: &str,
-    sync_ip: &str,
-    master: &Member,
-) -> Result<(IpAddr, IpAddr), ClusterError> {
-    let mut errors = Vec::new();
-    let telephony = parse_ip("telephony_ip", telephony_ip, &mut errors);
-    let sync = parse_ip("sync_ip", sync_ip, &mut errors);
-    if let (Some(t), Some(s)) = (telephony, sync) {
-        if t == s {
-            push(
-                &mut errors,
-                "sync_ip",
-                "must be the slave's address on the cluster network, not its telephony address",
-            );
-        }
-        if t == master.telephony_ip {
-            push(&mut errors, "telephony_ip", "is the master's own address");
-        }
-        if s == master.sync_ip {
-            push(&mut errors, "sync_ip", "is the master's own address");
-        }
-    }
-    match (telephony, sync) {
-        (Some(t), Some(s)) if errors.is_empty() => Ok((t, s)),
-        _ => Err(ClusterError::Invalid(errors)),
-    }
 }
 
 impl Operations {
@@ -208,64 +126,11 @@ impl Operations {
         if node.role != Role::Standalone {
             return Err(ClusterError::AlreadyInCluster { role: node.role });
         }
-        let mut errors = Vec::new();
-        let cluster_ip = match ClusterIp::parse(request.cluster_ip.trim()) {
-            Ok(ip) => Some(ip),
-            Err(message) => {
-                push(&mut errors, "cluster_ip", message);
-                None
-            }
-        };
         let interfaces = crate::netif::list_interfaces().await?;
-        let telephony_ip = ipv4_of(
-            &interfaces,
-            "telephony_interface",
-            &request.telephony_interface,
-            &mut errors,
-        );
-        let sync_ip = ipv4_of(
-            &interfaces,
-            "cluster_interface",
-            &request.cluster_interface,
-            &mut errors,
-        );
-        if request.telephony_interface == request.cluster_interface {
-            push(
-                &mut errors,
-                "cluster_interface",
-                "must be another interface than the telephony network's",
-            );
-        }
-        if !pequod_api::is_email_address(request.notification_email.trim()) {
-            push(
-                &mut errors,
-                "notification_email",
-                format!("{:?} is not an e-mail address", request.notification_email),
-            );
-        }
-        let mut gateways = Vec::new();
-        for (i, gateway) in request.gateways.iter().enumerate() {
-            if let Some(ip) = parse_ip(&format!("gateways[{i}]"), gateway, &mut errors) {
-                gateways.push(ip);
-            }
-        }
-        if let (Some(ip), Some(IpAddr::V4(own))) = (cluster_ip, telephony_ip)
-            && ip.address == own
-        {
-            push(
-                &mut errors,
-                "cluster_ip",
-                "must differ from the node's own address on the telephony network",
-            );
-        }
-        if !errors.is_empty() {
-            return Err(ClusterError::Invalid(errors));
-        }
-        let (Some(cluster_ip), Some(telephony_ip), Some(sync_ip)) =
-            (cluster_ip, telephony_ip, sync_ip)
-        else {
-            return Err(ClusterError::Invalid(errors));
-        };
+        let valid =
+            rules::configure_master(&request, &interfaces).map_err(ClusterError::Invalid)?;
+        let cluster_ip = valid.cluster_ip;
+        let (telephony_ip, sync_ip) = (IpAddr::V4(valid.telephony_ip), IpAddr::V4(valid.sync_ip));
         if vip::in_use(
             &request.telephony_interface,
             cluster_ip.address,
@@ -282,13 +147,13 @@ impl Operations {
             ));
         }
 
-        let hostname = request.hostname.unwrap_or(node.hostname.clone());
+        let hostname = valid.hostname.unwrap_or(node.hostname.clone());
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let config = ClusterConfig {
             cluster_ip: cluster_ip.to_string(),
-            notification_email: request.notification_email.trim().to_string(),
-            gateways,
+            notification_email: valid.notification_email.as_str().to_string(),
+            gateways: valid.gateways,
             secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
             master: Member {
                 node_id: Some(node.id),
@@ -409,26 +274,14 @@ impl Operations {
     /// "Add slave".
     pub async fn add_slave(&self, request: AddSlave) -> Result<JobSummary, ClusterError> {
         let config = self.require_master().await?;
-        let mut errors = Vec::new();
-        if request.hostname == config.master.hostname {
-            push(
-                &mut errors,
-                "hostname",
-                format!(
-                    "must differ from the master's host name ({})",
-                    config.master.hostname
-                ),
-            );
-        }
-        let addresses =
-            check_slave_addresses(&request.telephony_ip, &request.sync_ip, &config.master);
-        if !errors.is_empty() {
-            if let Err(ClusterError::Invalid(more)) = addresses {
-                errors.extend(more);
-            }
-            return Err(ClusterError::Invalid(errors));
-        }
-        let (telephony_ip, sync_ip) = addresses?;
+        let valid = rules::slave(
+            Some(request.hostname.as_str()),
+            &request.telephony_ip,
+            &request.sync_ip,
+            &master_addresses(&config.master),
+        )
+        .map_err(ClusterError::Invalid)?;
+        let (telephony_ip, sync_ip) = (valid.telephony_ip, valid.sync_ip);
         if let Some(slave) = config
             .slave
             .as_ref()
@@ -474,7 +327,9 @@ impl Operations {
             .telephony_ip
             .unwrap_or(cached.telephony_ip.to_string());
         let sync = request.sync_ip.unwrap_or(cached.sync_ip.to_string());
-        let (telephony_ip, sync_ip) = check_slave_addresses(&telephony, &sync, &config.master)?;
+        let valid = rules::slave(None, &telephony, &sync, &master_addresses(&config.master))
+            .map_err(ClusterError::Invalid)?;
+        let (telephony_ip, sync_ip) = (valid.telephony_ip, valid.sync_ip);
         let policy = match (&cached.public_key, replaced) {
             (Some(key), false) => HostKeyPolicy::Pinned(key.clone()),
             _ => HostKeyPolicy::TrustOnFirstUse,
@@ -720,7 +575,10 @@ impl Operations {
                     agent
                         .wait_for_view(Duration::from_secs(10), |view| {
                             view.peer_holds_vip
-                                && view.peer.as_ref().is_some_and(|p| p.role == Some(Role::Master))
+                                && view
+                                    .peer
+                                    .as_ref()
+                                    .is_some_and(|p| p.role == Some(Role::Master))
                         })
                         .await
                         .ok_or_else(|| {

@@ -30,30 +30,8 @@ const RECENT: u32 = 20;
 /// The sender looks at the queue at least this often, even when nobody wakes it.
 const IDLE: Duration = Duration::from_secs(60);
 
-/// An e-mail address a notification can go to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailAddress(String);
-
-impl EmailAddress {
-    /// Accepts `local@domain.tld`; the message says what is wrong.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let address: lettre::Address = text
-            .parse()
-            .map_err(|_| format!("{text:?} is not an e-mail address (like ops@example.net)"))?;
-        let domain = address.domain();
-        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
-            return Err(format!(
-                "{text:?} has no full domain after the @ (like ops@example.net)"
-            ));
-        }
-        Ok(Self(text.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// The one e-mail address type, shared with the commander.
+pub use pequod_api::EmailAddress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
