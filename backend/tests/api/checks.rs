@@ -165,12 +165,18 @@ async fn not_configured_checks_light_nothing_but_a_check_that_cannot_tell_is_yel
         let check = app.run_check(&token, id).await;
         assert_eq!(check.state, CheckState::Ok, "{check:?}");
     }
+    // The scheduler may already have run the oracle (below); the not-configured
+    // checks themselves never give the lamp a reason.
     let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
-    assert_eq!(
-        (cluster.lamp, cluster.lamp_reasons),
-        (Lamp::Green, vec![]),
-        "not configured is no problem"
+    assert!(
+        cluster
+            .lamp_reasons
+            .iter()
+            .all(|reason| reason.contains("oracle")),
+        "not configured is no problem: {:?}",
+        cluster.lamp_reasons
     );
+    assert_ne!(cluster.lamp, Lamp::Red);
 
     let oracle = app.run_check(&token, "oracle").await;
     assert_eq!(oracle.state, CheckState::Unknown);
