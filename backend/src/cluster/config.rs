@@ -37,6 +37,13 @@ pub struct Member {
 }
 
 impl ClusterConfig {
+    /// The cluster IP without its prefix: where people and phones reach the master.
+    pub fn cluster_address(&self) -> &str {
+        self.cluster_ip
+            .split_once('/')
+            .map_or(self.cluster_ip.as_str(), |(address, _)| address)
+    }
+
     /// The member that is not `me`.
     pub fn peer_of(&self, me: NodeId) -> Option<&Member> {
         if self.master.node_id == Some(me) {

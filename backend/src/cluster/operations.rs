@@ -93,12 +93,7 @@ impl Operations {
             (Role::Standalone, _) | (_, None) => Err(ClusterError::NotInCluster),
             (role, Some(config)) => Err(ClusterError::NotMaster {
                 role,
-                cluster_ip: config
-                    .cluster_ip
-                    .split('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
+                cluster_ip: config.cluster_address().to_string(),
             }),
         }
     }
@@ -487,16 +482,7 @@ impl Operations {
                 &["Tell the slave to leave", "Keep its data for Add again"],
                 move |ctx: JobContext| async move {
                     ctx.step(0).await;
-                    let addr = SocketAddr::new(slave.sync_ip, port);
-                    let policy = slave
-                        .public_key
-                        .clone()
-                        .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
-                    let peer = Peer {
-                        key_path: &key_path,
-                        addr,
-                        policy,
-                    };
+                    let peer = Peer::member(&key_path, &slave, port);
                     match peer.leave().await {
                         Ok(_) => ctx.log(format!("{} is standby now", slave.hostname)).await,
                         Err(err) => {
@@ -547,20 +533,9 @@ impl Operations {
                 ],
                 move |ctx: JobContext| async move {
                     ctx.step(0).await;
-                    let addr = SocketAddr::new(slave.sync_ip, port);
-                    let policy = slave
-                        .public_key
-                        .clone()
-                        .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
                     // If the slave cannot be reached, nothing has changed yet: the job fails
                     // and this master keeps its duties.
-                    Peer {
-                        key_path: &key_path,
-                        addr,
-                        policy,
-                    }
-                    .handover()
-                    .await?;
+                    Peer::member(&key_path, &slave, port).handover().await?;
                     ctx.log(format!("{} is ready to take over", slave.hostname))
                         .await;
                     ctx.step(1).await;

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::agent::{Agent, interface_of};
-use super::config::ClusterConfig;
+use super::config::{ClusterConfig, Member};
 use super::ssh::{self, CallOutput, CommandHandler, HostKeyPolicy, SshError, TrustedKeys};
 
 pub const TIMEOUT: Duration = Duration::from_secs(15);
@@ -227,7 +227,20 @@ pub struct Peer<'a> {
     pub policy: HostKeyPolicy,
 }
 
-impl Peer<'_> {
+impl<'a> Peer<'a> {
+    /// A member of the cluster at its sync IP, pinned to its known host key (trusted on
+    /// first use while none is known).
+    pub fn member(key_path: &'a Path, member: &Member, port: u16) -> Self {
+        Self {
+            key_path,
+            addr: SocketAddr::new(member.sync_ip, port),
+            policy: member
+                .public_key
+                .clone()
+                .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned),
+        }
+    }
+
     /// Who answers at the address, and the host key it presented.
     pub async fn hello(&self) -> Result<(Hello, String), SshError> {
         let output = self.send(&PeerCommand::Hello).await?;

@@ -136,12 +136,7 @@ impl Notifier {
         if let (Role::Slave | Role::Standby, Some(config)) = (node.role, &config) {
             return Err(SetRecipientError::NotMaster {
                 role: node.role,
-                cluster_ip: config
-                    .cluster_ip
-                    .split('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
+                cluster_ip: config.cluster_address().to_string(),
             });
         }
         self.inner
@@ -160,20 +155,10 @@ impl Notifier {
     }
 
     async fn tell_slave(&self, slave: &crate::cluster::config::Member, email: &EmailAddress) {
-        use crate::cluster::ssh::HostKeyPolicy;
-        let addr =
-            std::net::SocketAddr::new(slave.sync_ip, self.inner.agent.settings().peer_ssh_port);
-        let policy = slave
-            .public_key
-            .clone()
-            .map_or(HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Pinned);
-        let told = crate::cluster::remote::Peer {
-            key_path: &self.inner.key_path,
-            addr,
-            policy,
-        }
-        .notification_email(email.as_str())
-        .await;
+        let port = self.inner.agent.settings().peer_ssh_port;
+        let told = crate::cluster::remote::Peer::member(&self.inner.key_path, slave, port)
+            .notification_email(email.as_str())
+            .await;
         match told {
             Ok(_) => {
                 tracing::info!(slave = %slave.hostname, "the slave has the new notification address")
