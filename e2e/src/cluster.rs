@@ -226,11 +226,17 @@ max_attempts = 2
             was_dead
         };
         if rebooted {
-            // A reboot forgets the addresses added at run time, the cluster IP too.
-            let vip = format!("{}/{}", Lab::VIP, Lab::TELEPHONY_PREFIX_LEN);
-            if self.holds_vip(ns)? {
+            // A reboot forgets the addresses added at run time, the cluster IP too,
+            // whatever its prefix.
+            let out = self.lab.exec_ok(
+                ns,
+                "ip",
+                &["-4", "-o", "addr", "show", "dev", Lab::TELEPHONY_IF],
+            )?;
+            let prefix = format!("{}/", Lab::VIP);
+            for vip in out.split_whitespace().filter(|w| w.starts_with(&prefix)) {
                 self.lab
-                    .exec_ok(ns, "ip", &["addr", "del", &vip, "dev", Lab::TELEPHONY_IF])?;
+                    .exec_ok(ns, "ip", &["addr", "del", vip, "dev", Lab::TELEPHONY_IF])?;
             }
             for ifname in [Lab::TELEPHONY_IF, Lab::CLUSTER_IF] {
                 self.lab.link_up(ns, ifname)?;

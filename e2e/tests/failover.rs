@@ -491,7 +491,6 @@ fn pause_for(cluster: &LabCluster, ns: Ns, pause: Duration) {
 }
 
 #[test]
-#[ignore = "known gap: while pequod is paused its kernel still answers ARP for the cluster IP, so the phone sees two holders once the slave takes over; needs ARP for the cluster IP answered by pequod itself"]
 fn a_master_paused_for_longer_than_dead_after_gives_up_the_cluster_ip_when_it_resumes() {
     if !require_root() {
         return;
@@ -559,7 +558,6 @@ fn a_slave_paused_for_longer_than_dead_after_does_not_take_over_when_it_resumes(
 }
 
 #[test]
-#[ignore = "known gap: an isolated master keeps the cluster IP and answers ARP for it the moment its link heals, before it hears the peer; needs ARP for the cluster IP answered by pequod itself"]
 fn after_both_links_are_cut_and_healed_exactly_one_node_holds_the_cluster_ip() {
     if !require_root() {
         return;

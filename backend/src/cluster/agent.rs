@@ -16,6 +16,7 @@ use pequod_api::jobs::JobSummary;
 use pequod_api::slaves::SlaveState;
 use tokio::sync::{Mutex, watch};
 
+use super::arp::ArpResponder;
 use super::config::{ClusterConfig, Member};
 use super::decide::{
     self, Action, ArpProbe, ClusterFault, Decision, Health, PeerView, Presence, Reachability,
@@ -23,7 +24,7 @@ use super::decide::{
 };
 use super::heartbeat::{Heartbeats, Link, LinkEndpoints, OwnState};
 use super::settings::ClusterSettings;
-use super::vip::{self, ClusterIp};
+use super::vip::{self, Answered, ClusterIp};
 use super::{lamp, probe, services};
 use crate::events::{DomainEvent, EventBus, Takeover};
 use crate::jobs::JobRunner;
@@ -192,6 +193,18 @@ struct Runtime {
     services_fault: Option<ServicesFault>,
     /// The last error releasing the cluster IP, logged once rather than every cycle.
     release_error: Option<String>,
+    /// Pequod's own ARP answers for the cluster IP, or why they cannot run.
+    arp: Result<ArpResponder, String>,
+}
+
+impl Runtime {
+    /// How the cluster IP is added: answered by Pequod when its responder runs.
+    fn answered(&self) -> Answered {
+        match self.arp {
+            Ok(_) => Answered::ByPequod,
+            Err(_) => Answered::ByKernel,
+        }
+    }
 }
 
 impl Drop for Runtime {
@@ -349,7 +362,13 @@ impl Agent {
         if let Some(old) = runtime.as_mut().and_then(|rt| rt.heartbeats.take()) {
             old.stop().await;
         }
-        *runtime = None;
+        // The ARP responder outlives a reload for the same interface and address.
+        let old_arp = runtime.take().and_then(|mut rt| {
+            let key = (rt.telephony_interface.clone(), rt.cluster_ip.address);
+            std::mem::replace(&mut rt.arp, Err(String::new()))
+                .ok()
+                .map(|arp| (key, arp))
+        });
         let Some(config) = config.filter(|_| node.role != Role::Standalone) else {
             return Ok(());
         };
@@ -395,6 +414,19 @@ impl Agent {
             Duration::from_millis(self.inner.settings.probe_interval_ms.max(50)),
             self.inner.settings.probe_misses.max(1),
         );
+        let arp = match old_arp {
+            Some((key, arp)) if key == (telephony_interface.clone(), cluster_ip.address) => Ok(arp),
+            _ => ArpResponder::start(&telephony_interface, cluster_ip.address)
+                .await
+                .map_err(|err| {
+                    let error = format!("{err:#}");
+                    tracing::error!(
+                        error,
+                        "cannot answer ARP for the cluster IP; the kernel answers for it instead"
+                    );
+                    error
+                }),
+        };
         let (startup, grace_until) = if startup_grace && node.role == Role::Master {
             let grace = Duration::from_millis(self.inner.settings.startup_grace_ms);
             tracing::info!(
@@ -418,6 +450,7 @@ impl Agent {
             last_announce: None,
             services_fault: None,
             release_error: None,
+            arp,
         });
         Ok(())
     }
@@ -446,9 +479,10 @@ impl Agent {
         };
         let node = self.node().await;
         let dead_after = self.dead_after();
-        let mut vip_presence = match vip::is_present(&rt.telephony_interface, rt.cluster_ip).await {
-            Ok(true) => Presence::Held,
-            Ok(false) => Presence::NotHeld,
+        let held = vip::held(&rt.telephony_interface, rt.cluster_ip).await;
+        let mut vip_presence = match &held {
+            Ok(Some(_)) => Presence::Held,
+            Ok(None) => Presence::NotHeld,
             Err(err) => Presence::Unknown(format!(
                 "cannot read the addresses of {}: {err:#}",
                 rt.telephony_interface
@@ -496,10 +530,17 @@ impl Agent {
         if node.role == Role::Master && rt.startup == Startup::Settled {
             // A master that cannot read its addresses does not add the IP blindly:
             // decide() makes that a Cluster Status fault of its own.
-            if vip_presence == Presence::NotHeld {
+            let wanted = rt.answered();
+            let misfit = matches!(&held, Ok(Some(answered)) if *answered != wanted);
+            if misfit {
+                tracing::info!(ip = %rt.cluster_ip, ?wanted, "the cluster IP is added again for the ARP responder's state");
+            }
+            if vip_presence == Presence::NotHeld || misfit {
                 // The address vanished (someone removed it, the interface flapped): put it back.
-                tracing::warn!(ip = %rt.cluster_ip, "the cluster IP is missing on the master; adding it again");
-                match vip::add(&rt.telephony_interface, rt.cluster_ip).await {
+                if !misfit {
+                    tracing::warn!(ip = %rt.cluster_ip, "the cluster IP is missing on the master; adding it again");
+                }
+                match vip::add(&rt.telephony_interface, rt.cluster_ip, wanted).await {
                     Ok(()) => {
                         vip_presence = Presence::Held;
                         spawn_announce(rt.telephony_interface.clone(), rt.cluster_ip);
@@ -509,6 +550,9 @@ impl Agent {
             }
             let services = self.retry_services(rt, now).await;
             cluster_fault = cluster_fault.or(services);
+            if let Err(error) = &rt.arp {
+                cluster_fault = cluster_fault.or(Some(ClusterFault::ArpResponder(error.clone())));
+            }
             // A failover check the agent does not judge itself (RAID) in hard CRITICAL.
             cluster_fault = cluster_fault.or_else(|| {
                 crate::checks::failover::failover_problem(&self.checks())
@@ -530,6 +574,17 @@ impl Agent {
             cluster_fault,
         };
         let decision = decide::decide(&snapshot, &health);
+        // The gate is set before the decision is carried out: a master about to step
+        // down is silent from now on. Open, it closes by itself half a `dead_after`
+        // later, before the slave could declare this node dead, unless the next cycle
+        // opens it again.
+        if let Ok(arp) = &rt.arp {
+            if decide::answers_arp(&snapshot, &health, &decision) {
+                arp.gate().open_until(now + dead_after / 2);
+            } else {
+                arp.gate().close();
+            }
+        }
         let changed = {
             let view = self.view();
             view.last_decision.as_ref().map(|d| &d.reason) != Some(&decision.reason)
@@ -590,6 +645,15 @@ impl Agent {
                     rt.last_announce = Some(Instant::now());
                     spawn_announce(rt.telephony_interface.clone(), rt.cluster_ip);
                 }
+            }
+            Action::Withhold => {
+                rt.startup = Startup::Withheld;
+                rt.grace_until = None;
+            }
+            Action::Rejoin => {
+                rt.startup = Startup::Grace;
+                rt.grace_until =
+                    Some(now + Duration::from_millis(self.inner.settings.startup_grace_ms));
             }
             Action::ResumeMaster => {
                 rt.startup = Startup::Settled;
@@ -675,7 +739,7 @@ impl Agent {
     async fn claim(&self, rt: &mut Runtime) -> (Vec<String>, Option<String>) {
         let mut log = Vec::new();
         let mut failed = Vec::new();
-        match vip::add(&rt.telephony_interface, rt.cluster_ip).await {
+        match vip::add(&rt.telephony_interface, rt.cluster_ip, rt.answered()).await {
             Ok(()) => {
                 log.push(format!(
                     "added {} to {}",

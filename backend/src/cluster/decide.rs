@@ -90,6 +90,10 @@ pub enum Startup {
     Probing,
     /// The grace period and the ARP probe are over.
     GraceOver { arp: ArpProbe },
+    /// A master cut off from both the telephony gateway and its slave: it keeps the
+    /// role and the address but answers no ARP for the cluster IP, since the slave may
+    /// have taken over. Back in touch, it goes through the grace and the probe again.
+    Withheld,
 }
 
 /// What the ARP duplicate-address probe found for the cluster IP.
@@ -124,6 +128,9 @@ pub enum ClusterFault {
     VipUnknown(String),
     /// A managed service did not start (and has not started on a retry since).
     ServicesFailed(String),
+    /// Pequod cannot answer ARP for the cluster IP itself, so the kernel does, and a
+    /// paused or isolated node would go on answering for it.
+    ArpResponder(String),
     /// A failover check the agent does not judge itself (RAID, a custom one) is critical.
     FailoverCheck { check: String },
 }
@@ -135,6 +142,9 @@ impl fmt::Display for ClusterFault {
             ClusterFault::VipUnknown(error) => f.write_str(error),
             ClusterFault::ServicesFailed(error) => {
                 write!(f, "a managed service did not start: {error}")
+            }
+            ClusterFault::ArpResponder(error) => {
+                write!(f, "cannot answer ARP for the cluster IP itself: {error}")
             }
             ClusterFault::FailoverCheck { check } => {
                 write!(f, "a failover check is critical ({check})")
@@ -171,6 +181,10 @@ pub enum Action {
     ResumeMaster,
     /// A node that must not hold the VIP but does (or may): release it.
     ReleaseVip,
+    /// An isolated master: stop answering for the cluster IP (see [`Startup::Withheld`]).
+    Withhold,
+    /// A withheld master back in touch: listen for a peer master, probe, then resume.
+    Rejoin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,7 +296,24 @@ fn decide_master(s: &Snapshot, health: &Health) -> Decision {
         }
     }
 
+    if matches!(s.startup, Startup::Settled | Startup::Withheld)
+        && let Some(peer) = isolated_from(s, health)
+    {
+        return Decision::new(
+            Action::Withhold,
+            format!(
+                "This master reaches neither the telephony gateway nor {}, so it stops answering for the cluster IP: the slave may have taken over.",
+                peer.hostname
+            ),
+        );
+    }
     match &s.startup {
+        Startup::Withheld => {
+            return Decision::new(
+                Action::Rejoin,
+                "This master is back in touch, so it listens for a peer master and probes the cluster IP before answering for it again.",
+            );
+        }
         Startup::Grace => {
             return Decision::new(
                 Action::Stay,
@@ -359,6 +390,35 @@ fn decide_master(s: &Snapshot, health: &Health) -> Decision {
         ),
         Some(peer) => link_report(peer, "master"),
     }
+}
+
+/// The peer a master has lost together with the telephony gateway: a slave (or a
+/// member not heard yet) that reaches the gateway would take over meanwhile. A removed
+/// slave (standby) never takes over, and without a configured gateway the node cannot
+/// tell isolation from a dead slave, so neither withholds anything.
+fn isolated_from<'a>(s: &'a Snapshot, health: &Health) -> Option<&'a PeerView> {
+    if health.telephony != Reachability::Unreachable {
+        return None;
+    }
+    s.peer.as_ref().filter(|peer| {
+        !peer.alive() && matches!(peer.role, None | Some(Role::Slave) | Some(Role::Master))
+    })
+}
+
+/// Whether this node answers ARP for the cluster IP after `decision`: only a settled
+/// master that holds the address, whose loop runs on time and that keeps its duties
+/// this cycle. Everything else (a pause, the start-up grace, an isolation, a step-down
+/// under way) is silence, so a node that may have been replaced is never a second
+/// holder the phones can see.
+pub fn answers_arp(s: &Snapshot, health: &Health, decision: &Decision) -> bool {
+    s.role == Role::Master
+        && s.startup == Startup::Settled
+        && s.vip.is_held()
+        && !health.loop_stalled
+        && matches!(
+            decision.action,
+            Action::Stay | Action::Warn | Action::Reannounce
+        )
 }
 
 /// A former master at the end of its start-up grace claims the cluster IP again only
@@ -1260,7 +1320,123 @@ mod tests {
                 expected: Action::Warn,
                 reason_mentions: "either link",
             },
+            Scenario {
+                name: "master cut off from the gateway and its slave: withholds the cluster IP",
+                snapshot: node(Role::Master, 3, slave_ok().map(dead)),
+                health: telephony(Reachability::Unreachable),
+                expected: Action::Withhold,
+                reason_mentions: "stops answering",
+            },
+            Scenario {
+                name: "master cut off from the gateway and a slave never heard: withholds",
+                snapshot: node(Role::Master, 3, Some(dead(unheard()))),
+                health: telephony(Reachability::Unreachable),
+                expected: Action::Withhold,
+                reason_mentions: "stops answering",
+            },
+            Scenario {
+                name: "withheld master still isolated: stays withheld",
+                snapshot: Snapshot {
+                    startup: Startup::Withheld,
+                    ..node(Role::Master, 3, slave_ok().map(dead))
+                },
+                health: telephony(Reachability::Unreachable),
+                expected: Action::Withhold,
+                reason_mentions: "stops answering",
+            },
+            Scenario {
+                name: "withheld master reaches the gateway again: rejoins through the grace",
+                snapshot: Snapshot {
+                    startup: Startup::Withheld,
+                    ..node(Role::Master, 3, slave_ok().map(dead))
+                },
+                health: healthy(),
+                expected: Action::Rejoin,
+                reason_mentions: "back in touch",
+            },
+            Scenario {
+                name: "withheld master hears the slave again: rejoins through the grace",
+                snapshot: Snapshot {
+                    startup: Startup::Withheld,
+                    ..node(Role::Master, 3, slave_ok())
+                },
+                health: telephony(Reachability::Unreachable),
+                expected: Action::Rejoin,
+                reason_mentions: "back in touch",
+            },
+            Scenario {
+                name: "withheld master hears the slave that took over: steps down",
+                snapshot: Snapshot {
+                    startup: Startup::Withheld,
+                    ..node(Role::Master, 3, Some(peer(Role::Master, 4)))
+                },
+                health: telephony(Reachability::Unreachable),
+                expected: Action::StepDown,
+                reason_mentions: "epoch 4",
+            },
+            Scenario {
+                name: "master without the gateway and with a removed slave gone: keeps answering",
+                snapshot: node(Role::Master, 3, Some(dead(peer(Role::Standby, 3)))),
+                health: telephony(Reachability::Unreachable),
+                expected: Action::Warn,
+                reason_mentions: "no slave reaches it",
+            },
+            Scenario {
+                name: "master without the gateway and without a slave: keeps answering",
+                snapshot: node(Role::Master, 3, None),
+                health: telephony(Reachability::Unreachable),
+                expected: Action::Warn,
+                reason_mentions: "no slave reaches it",
+            },
+            Scenario {
+                name: "master with a dead slave and an unprobed gateway: not isolated",
+                snapshot: node(Role::Master, 3, slave_ok().map(dead)),
+                health: telephony(Reachability::Unknown),
+                expected: Action::Warn,
+                reason_mentions: "either link",
+            },
         ]
+    }
+
+    #[test]
+    fn only_a_settled_master_on_time_that_keeps_its_duties_answers_arp() {
+        let master = node(Role::Master, 3, Some(peer(Role::Slave, 3)));
+        let answers = |s: &Snapshot, h: &Health| answers_arp(s, h, &decide(s, h));
+        assert!(answers(&master, &healthy()));
+        assert!(!answers(&master, &stalled()), "a loop that ran late");
+        let cases = [
+            (
+                "in the start-up grace",
+                Snapshot {
+                    startup: Startup::Grace,
+                    ..master.clone()
+                },
+            ),
+            (
+                "withheld",
+                Snapshot {
+                    startup: Startup::Withheld,
+                    ..node(Role::Master, 3, Some(dead(peer(Role::Slave, 3))))
+                },
+            ),
+            (
+                "without the address",
+                Snapshot {
+                    vip: Presence::Unknown(UNREADABLE.into()),
+                    ..master.clone()
+                },
+            ),
+            ("a slave", node(Role::Slave, 3, Some(peer(Role::Master, 3)))),
+            (
+                "stepping down",
+                node(Role::Master, 3, Some(peer(Role::Master, 4))),
+            ),
+        ];
+        for (what, snapshot) in cases {
+            assert!(!answers(&snapshot, &healthy()), "{what}");
+        }
+        let isolated = node(Role::Master, 3, Some(dead(peer(Role::Slave, 3))));
+        assert!(!answers(&isolated, &telephony(Reachability::Unreachable)));
     }
 
     #[test]

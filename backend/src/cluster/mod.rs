@@ -3,6 +3,7 @@
 //! the cluster operations (`operations`); plus the cluster as this node sees it, with the lamp.
 
 pub mod agent;
+pub mod arp;
 pub mod config;
 pub mod decide;
 pub mod heartbeat;

@@ -184,7 +184,8 @@ impl Operations {
                     }
                     let epoch = agent.node().await.epoch.max(1);
                     ctx.step(1).await;
-                    vip::add(&interface, cluster_ip).await?;
+                    // Answered by the agent's ARP responder once it runs, moments from now.
+                    vip::add(&interface, cluster_ip, vip::Answered::ByPequod).await?;
                     ctx.log(format!("added {cluster_ip} to {interface}")).await;
                     vip::announce(&interface, cluster_ip).await?;
                     ctx.log("sent gratuitous ARP").await;

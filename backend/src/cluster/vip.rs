@@ -55,37 +55,108 @@ where
     result
 }
 
-/// Whether the address is configured on the interface right now (an interface that
-/// does not exist holds no address). An error means the node cannot tell.
-pub async fn is_present(interface: &str, ip: ClusterIp) -> anyhow::Result<bool> {
+/// Whether the address is configured on the interface right now, and who answers ARP
+/// for it as it is configured (an interface that does not exist holds no address). An
+/// error means the node cannot tell.
+pub async fn held(interface: &str, ip: ClusterIp) -> anyhow::Result<Option<Answered>> {
+    use netlink_packet_route::address::AddressScope;
+
     with_handle(|handle| async move {
         let Some(index) = link_index(&handle, interface).await? else {
-            return Ok(false);
+            return Ok(None);
         };
-        let mut addresses = handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .set_address_filter(IpAddr::V4(ip.address))
-            .execute();
-        Ok(addresses.try_next().await?.is_some())
+        let present = read(&handle, index, ip).await?;
+        if present.is_empty() {
+            return Ok(None);
+        }
+        // One kernel-answered copy is enough for the kernel to answer.
+        let by_kernel = present.iter().any(|m| m.header.scope != AddressScope::Host);
+        Ok(Some(if by_kernel {
+            Answered::ByKernel
+        } else {
+            Answered::ByPequod
+        }))
     })
     .await
 }
 
-/// Adds the cluster IP to the interface (no error when it is already there).
-pub async fn add(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
+/// Who answers ARP for the cluster IP once it is added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// Pequod's own responder (`cluster/arp.rs`): the address is added as a host-scoped
+    /// /32, which the interface's `arp_ignore = 3` keeps the kernel from answering.
+    ByPequod,
+    /// The kernel, as for any address: only when the responder cannot run.
+    ByKernel,
+}
+
+/// Adds the cluster IP to the interface (no error when it is already there; an
+/// address there with the other scope is replaced).
+pub async fn add(interface: &str, ip: ClusterIp, answered: Answered) -> anyhow::Result<()> {
+    use netlink_packet_route::address::AddressScope;
+
     with_handle(|handle| async move {
         let index = existing_link(&handle, interface).await?;
-        handle
+        let (prefix_len, scope) = match answered {
+            Answered::ByPequod => (32, AddressScope::Host),
+            Answered::ByKernel => (ip.prefix_len, AddressScope::Universe),
+        };
+        let present = read(&handle, index, ip).await?;
+        let fitting = present
+            .iter()
+            .any(|m| m.header.prefix_len == prefix_len && m.header.scope == scope);
+        if fitting {
+            return Ok(());
+        }
+        for message in present {
+            delete(&handle, message, interface, ip).await?;
+        }
+        let mut request = handle
             .address()
-            .add(index, IpAddr::V4(ip.address), ip.prefix_len)
-            .replace()
+            .add(index, IpAddr::V4(ip.address), prefix_len)
+            .replace();
+        request.message_mut().header.scope = scope;
+        request
             .execute()
             .await
             .with_context(|| format!("adding {ip} to {interface}"))
     })
     .await
+}
+
+async fn read(
+    handle: &rtnetlink::Handle,
+    index: u32,
+    ip: ClusterIp,
+) -> anyhow::Result<Vec<netlink_packet_route::address::AddressMessage>> {
+    let mut addresses = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .set_address_filter(IpAddr::V4(ip.address))
+        .execute();
+    let mut found = Vec::new();
+    while let Some(message) = addresses
+        .try_next()
+        .await
+        .context("reading the interface's addresses")?
+    {
+        found.push(message);
+    }
+    Ok(found)
+}
+
+async fn delete(
+    handle: &rtnetlink::Handle,
+    message: netlink_packet_route::address::AddressMessage,
+    interface: &str,
+    ip: ClusterIp,
+) -> anyhow::Result<()> {
+    match handle.address().del(message).execute().await {
+        Ok(()) => Ok(()),
+        Err(err) if kernel_says(&err, std::io::ErrorKind::AddrNotAvailable) => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("removing {ip} from {interface}")),
+    }
 }
 
 /// Removes the cluster IP from the interface. Idempotent: an address already gone (or
@@ -96,24 +167,11 @@ pub async fn remove(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
         let Some(index) = link_index(&handle, interface).await? else {
             return Ok(());
         };
-        let mut addresses = handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .set_address_filter(IpAddr::V4(ip.address))
-            .execute();
-        while let Some(message) = addresses
-            .try_next()
+        let present = read(&handle, index, ip)
             .await
-            .with_context(|| format!("reading the addresses of {interface}"))?
-        {
-            match handle.address().del(message).execute().await {
-                Ok(()) => {}
-                Err(err) if kernel_says(&err, std::io::ErrorKind::AddrNotAvailable) => {}
-                Err(err) => {
-                    return Err(err).with_context(|| format!("removing {ip} from {interface}"));
-                }
-            }
+            .with_context(|| format!("reading the addresses of {interface}"))?;
+        for message in present {
+            delete(&handle, message, interface, ip).await?;
         }
         Ok(())
     })
@@ -251,16 +309,17 @@ mod tests {
     async fn an_interface_that_does_not_exist_holds_nothing_and_releases_without_error() {
         let ip = ClusterIp::parse("192.0.2.10/24").expect("address");
         let missing = "pq-missing0";
-        assert!(
-            !is_present(missing, ip)
+        assert_eq!(
+            held(missing, ip)
                 .await
-                .expect("a missing interface is read")
+                .expect("a missing interface is read"),
+            None
         );
         remove(missing, ip)
             .await
             .expect("nothing to remove is no error");
         // An address that is not there is removed without error too.
-        assert!(!is_present("lo", ip).await.expect("lo is read"));
+        assert_eq!(held("lo", ip).await.expect("lo is read"), None);
         remove("lo", ip).await.expect("removing an absent address");
     }
 
