@@ -231,8 +231,10 @@ fn a_crashed_master_removes_the_cluster_ip_it_left_before_it_starts_again() {
         .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
         .unwrap();
     // No stop hook here (pequod run by hand, or a unit without it): the address
-    // stays on node1's eth0 while node2 takes over, two holders until node1 starts
-    // again, which is why the phone is watched only from that start on.
+    // stays on node1's eth0 while node2 takes over. Its kernel does not answer ARP
+    // for it (Pequod answers for the cluster IP itself, and a crashed process
+    // answers nothing), so the phone sees one holder at every probe all the same.
+    let crash_watch = cluster.arp_watch().unwrap();
     cluster.process_crash(Ns::Node1).unwrap();
     cluster
         .wait_for("node2 to take over", DEADLINE, || {
@@ -242,6 +244,30 @@ fn a_crashed_master_removes_the_cluster_ip_it_left_before_it_starts_again() {
     assert!(
         cluster.holds_vip(Ns::Node1).unwrap(),
         "the crash left the cluster IP on node1"
+    );
+    let node2_mac = cluster.telephony_mac(Ns::Node2).unwrap();
+    cluster
+        .wait_for(
+            "the phone to find node2 at the cluster IP",
+            DEADLINE,
+            || Ok(crash_watch.latest_answer() == Some([node2_mac].into())),
+        )
+        .unwrap();
+    // Ten more probes, each answered by node2 alone, while the address sits on node1.
+    let seen = crash_watch.samples().len();
+    cluster
+        .wait_for("ten more ARP probes from the phone", DEADLINE, || {
+            Ok(crash_watch.samples().len() >= seen + 10)
+        })
+        .unwrap();
+    assert!(cluster.holds_vip(Ns::Node1).unwrap());
+    let samples = crash_watch.finish().unwrap();
+    assert!(
+        samples[seen..]
+            .iter()
+            .all(|s| s.macs.iter().all(|m| *m == node2_mac)),
+        "only node2 answers for the cluster IP while node1's crash left it there: {:?}",
+        &samples[seen..]
     );
 
     // Removed before the API answers, while the stored master would still be in its
@@ -274,7 +300,6 @@ fn a_crashed_master_removes_the_cluster_ip_it_left_before_it_starts_again() {
         .expect_roles(Ns::Node2, Ns::Node1, "standby")
         .unwrap();
     let answers = watch.finish().unwrap();
-    let node2_mac = cluster.telephony_mac(Ns::Node2).unwrap();
     assert!(
         answers
             .iter()
