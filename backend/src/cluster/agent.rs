@@ -1,7 +1,10 @@
-//! The cluster agent: every heartbeat interval it gathers a snapshot (own role and
-//! epoch, the cluster IP, the peer's heartbeats, the gateway probe), asks `decide()`
-//! what to do and performs that one transition. Side effects — cluster IP, services,
-//! role changes, failover records — happen only here.
+//! The cluster agent: one task that owns the node's cluster state. Every heartbeat
+//! interval it gathers a snapshot (own role and epoch, the cluster IP, the peer's
+//! heartbeats, the gateway probe), asks `decide()` what to do and performs that one
+//! transition. Side effects — cluster IP, services, role changes, failover records —
+//! happen only in that task: readers get a `watch` of the node and of the latest
+//! cycle ([`AgentView`]), operations send it a [`Command`] and await its answer, so no
+//! lock is ever held across a cycle and no change can interleave with one.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -9,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use pequod_api::NodeId;
 use pequod_api::cluster::{Cluster, ClusterMode, Lamp, Role};
 use pequod_api::events::Event;
 use pequod_api::jobs::JobKind;
 use pequod_api::jobs::JobSummary;
 use pequod_api::slaves::SlaveState;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::arp::ArpResponder;
 use super::config::{ClusterConfig, Member};
@@ -47,6 +51,8 @@ pub struct AgentView {
     /// What the gateway probe says, including "not probed yet" and "no gateway".
     pub telephony: Reachability,
     pub last_decision: Option<Decision>,
+    /// The configured cluster IP, once in a cluster.
+    pub cluster_ip: Option<ClusterIp>,
 }
 
 impl AgentView {
@@ -57,27 +63,62 @@ impl AgentView {
             .and_then(Decision::cluster_fault)
     }
 }
-
+/// The handle to the agent's task; cheap to clone.
 #[derive(Clone)]
 pub struct Agent {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
 }
 
-struct Inner {
+/// What the task publishes and the handle reads without asking it.
+struct Shared {
     store: Arc<dyn Store>,
     events: EventBus,
     jobs: JobRunner,
     settings: ClusterSettings,
-    /// The node's role and epoch; every change goes through the agent and the store.
-    node: Mutex<NodeRecord>,
-    runtime: Mutex<Option<Runtime>>,
+    /// The node's role and epoch as the task last stored them.
+    node: watch::Sender<NodeRecord>,
+    /// The latest cycle.
+    view: watch::Sender<AgentView>,
+    /// What the heartbeats carry.
     own: watch::Sender<OwnState>,
-    view: std::sync::RwLock<AgentView>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Set by the master's "handover" before a manual failover.
-    handover_until: std::sync::Mutex<Option<Instant>>,
     /// The latest results of the health checks, for the lamp and Cluster Status.
     checks: std::sync::RwLock<Vec<pequod_api::checks::Check>>,
+}
+
+/// What the operations ask of the agent's task; each is answered once it is done.
+enum Command {
+    /// Load the stored configuration and run what the role needs.
+    Start(oneshot::Sender<anyhow::Result<()>>),
+    /// Role, epoch and configuration at once (configure, pair, leave).
+    SetMembership {
+        role: Role,
+        epoch: u64,
+        config: Option<Box<ClusterConfig>>,
+        reply: oneshot::Sender<anyhow::Result<()>>,
+    },
+    SetHostname {
+        hostname: pequod_api::Hostname,
+        reply: oneshot::Sender<anyhow::Result<NodeRecord>>,
+    },
+    /// The master's half of a manual failover.
+    StepDownForFailover {
+        reason: String,
+        reply: oneshot::Sender<anyhow::Result<()>>,
+    },
+    /// The slave's half: the takeover that follows is the manual failover.
+    ExpectHandover(oneshot::Sender<anyhow::Result<()>>),
+    /// Let go of the master's duties and end the task.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The agent's task and everything it alone changes.
+struct Executor {
+    shared: Arc<Shared>,
+    node: NodeRecord,
+    runtime: Option<Runtime>,
+    /// Set by the master's "handover" before a manual failover.
+    handover_until: Option<Instant>,
 }
 
 /// The titles of the jobs that record a takeover by this node; notifications look for them.
@@ -212,8 +253,9 @@ impl Drop for Runtime {
         self.probe.abort();
     }
 }
-
 impl Agent {
+    /// Starts the agent's task; it runs its cycle once [`Agent::start`] has loaded
+    /// the configuration.
     pub fn new(
         store: Arc<dyn Store>,
         events: EventBus,
@@ -228,66 +270,71 @@ impl Agent {
             reaches_telephony: true,
             holds_vip: false,
         });
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                events,
-                jobs,
-                settings,
-                node: Mutex::new(node),
-                runtime: Mutex::new(None),
-                own,
-                view: std::sync::RwLock::new(AgentView::default()),
-                task: Mutex::new(None),
-                handover_until: std::sync::Mutex::new(None),
-                checks: std::sync::RwLock::new(Vec::new()),
-            }),
-        }
+        let shared = Arc::new(Shared {
+            store,
+            events,
+            jobs,
+            settings,
+            node: watch::channel(node.clone()).0,
+            view: watch::channel(AgentView::default()).0,
+            own,
+            checks: std::sync::RwLock::new(Vec::new()),
+        });
+        let (commands, receiver) = mpsc::channel(16);
+        let executor = Executor {
+            shared: shared.clone(),
+            node,
+            runtime: None,
+            handover_until: None,
+        };
+        tokio::spawn(executor.run(receiver));
+        Self { shared, commands }
+    }
+
+    /// Sends a command to the task and waits for its answer.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Command,
+    ) -> anyhow::Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the cluster agent has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the cluster agent stopped before it answered"))?
+    }
+
+    /// Loads the configuration and starts what the role needs. A node whose stored
+    /// role is master first listens for a peer for the grace period.
+    pub async fn start(&self) -> anyhow::Result<()> {
+        self.ask(Command::Start).await
     }
 
     /// On a stop: the master stops its services and releases the cluster IP so the
-    /// slave can take over without two holders; the loop and heartbeats end.
+    /// slave can take over without two holders; the task and heartbeats end.
     pub async fn shutdown(&self) {
-        if let Some(task) = self.inner.task.lock().await.take() {
-            task.abort();
-        }
-        let mut runtime = self.inner.runtime.lock().await.take();
-        if let Some(old) = runtime.as_mut().and_then(|rt| rt.heartbeats.take()) {
-            old.stop().await;
-        }
-        let node = self.node().await;
-        if let (Some(rt), Role::Master) = (runtime, node.role) {
-            if let Err(err) = services::stop_all(&self.inner.settings.services).await {
-                tracing::error!(error = format!("{err:#}"), "stopping services at shutdown");
-            }
-            if let Err(err) = vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
-                tracing::error!(
-                    error = format!("{err:#}"),
-                    "releasing the cluster IP at shutdown"
-                );
-            }
-            tracing::info!("released the cluster IP for the shutdown");
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
         }
     }
 
     pub fn settings(&self) -> &ClusterSettings {
-        &self.inner.settings
+        &self.shared.settings
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+        &self.shared.store
     }
 
     pub async fn node(&self) -> NodeRecord {
-        self.inner.node.lock().await.clone()
+        self.shared.node.borrow().clone()
     }
 
     pub fn view(&self) -> AgentView {
-        self.inner
-            .view
-            .read()
-            .map(|v| v.clone())
-            .unwrap_or_default()
+        self.shared.view.borrow().clone()
     }
 
     /// Waits until the agent's latest cycle shows `condition`, or `timeout` passes.
@@ -296,80 +343,190 @@ impl Agent {
         timeout: Duration,
         condition: impl Fn(&AgentView) -> bool,
     ) -> Option<AgentView> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let view = self.view();
-            if condition(&view) {
-                return Some(view);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(self.interval() / 2).await;
+        let mut views = self.shared.view.subscribe();
+        let seen = tokio::time::timeout(timeout, views.wait_for(|view| condition(view))).await;
+        match seen {
+            Ok(Ok(view)) => Some(view.clone()),
+            _ => None,
         }
     }
 
     /// Takes the check engine's latest results.
     pub async fn set_checks(&self, checks: Vec<pequod_api::checks::Check>) {
-        if let Ok(mut slot) = self.inner.checks.write() {
+        if let Ok(mut slot) = self.shared.checks.write() {
             *slot = checks;
         }
     }
 
     pub fn checks(&self) -> Vec<pequod_api::checks::Check> {
-        self.inner
-            .checks
-            .read()
-            .map(|c| c.clone())
-            .unwrap_or_default()
+        self.shared.checks()
     }
 
     /// The configured cluster IP, once in a cluster.
     pub async fn cluster_ip(&self) -> Option<ClusterIp> {
-        self.inner
-            .runtime
-            .lock()
-            .await
-            .as_ref()
-            .map(|rt| rt.cluster_ip)
+        self.shared.view.borrow().cluster_ip
     }
 
+    /// Hands the master's duties to the slave: step down here first, so the two never
+    /// both hold the cluster IP; the slave takes over as soon as it sees it.
+    pub async fn step_down_for_failover(&self, reason: &str) -> anyhow::Result<()> {
+        let reason = reason.to_string();
+        self.ask(|reply| Command::StepDownForFailover { reason, reply })
+            .await
+    }
+
+    /// The slave's side of a manual failover, asked for by the master over SSH before
+    /// it steps down: the takeover that follows its step-down is then recorded as the
+    /// manual failover it is. The master steps down first, so the two never both hold
+    /// the cluster IP.
+    pub async fn expect_handover(&self) -> anyhow::Result<()> {
+        self.ask(Command::ExpectHandover).await
+    }
+
+    /// Sets the role, epoch and configuration at once (configure, pair, leave).
+    pub async fn set_membership(
+        &self,
+        role: Role,
+        epoch: u64,
+        config: Option<&ClusterConfig>,
+    ) -> anyhow::Result<()> {
+        let config = config.cloned().map(Box::new);
+        self.ask(|reply| Command::SetMembership {
+            role,
+            epoch,
+            config,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn set_hostname(&self, hostname: pequod_api::Hostname) -> anyhow::Result<NodeRecord> {
+        self.ask(|reply| Command::SetHostname { hostname, reply })
+            .await
+    }
+
+    /// The peer, when it is a slave that can take the master's duties now: heard, on
+    /// a link alive now, its latest heartbeat saying slave.
+    pub async fn healthy_slave(&self) -> Option<Member> {
+        let node = self.node().await;
+        let config = self.shared.store.load_cluster().await.ok().flatten()?;
+        let peer = self.view().peer?;
+        peer.is_healthy_slave()
+            .then(|| config.peer_of(node.id).cloned())
+            .flatten()
+    }
+
+    pub async fn publish_cluster(&self) {
+        self.shared.publish_cluster().await;
+    }
+
+    /// `GET /api/v1/cluster`: this node's role, epoch, the cluster IP and its holder,
+    /// and the lamp.
+    pub async fn cluster_view(&self) -> Result<Cluster, StorageError> {
+        self.shared.cluster_view().await
+    }
+}
+
+impl Shared {
     fn interval(&self) -> Duration {
-        Duration::from_millis(self.inner.settings.heartbeat_interval_ms.max(10))
+        Duration::from_millis(self.settings.heartbeat_interval_ms.max(10))
     }
 
     fn dead_after(&self) -> Duration {
-        Duration::from_millis(self.inner.settings.dead_after_ms.max(20))
+        Duration::from_millis(self.settings.dead_after_ms.max(20))
     }
 
-    /// Loads the configuration and starts (or restarts) what the role needs. A node
-    /// whose stored role is master first listens for a peer for the grace period.
-    pub async fn start(&self) -> anyhow::Result<()> {
-        let node = self.node().await;
-        let grace = node.role == Role::Master;
-        self.reload(grace).await?;
-        let agent = self.clone();
-        *self.inner.task.lock().await = Some(tokio::spawn(async move { agent.run().await }));
-        Ok(())
+    fn checks(&self) -> Vec<pequod_api::checks::Check> {
+        self.checks.read().map(|c| c.clone()).unwrap_or_default()
     }
 
-    /// Rebuilds the runtime from the store (after a configuration change).
-    pub async fn reload(&self, startup_grace: bool) -> anyhow::Result<()> {
-        let node = self.node().await;
-        let config = self.inner.store.load_cluster().await?;
-        let mut runtime = self.inner.runtime.lock().await;
+    /// Records a cluster event as a finished job: failed when `error` is given.
+    async fn record(
+        &self,
+        kind: JobKind,
+        title: &str,
+        log: Vec<String>,
+        error: Option<String>,
+    ) -> Option<JobSummary> {
+        match self.jobs.record(kind, title, log, error).await {
+            Ok(summary) => Some(summary),
+            Err(err) => {
+                tracing::error!(error = %err, "could not record the cluster event");
+                None
+            }
+        }
+    }
+
+    async fn publish_cluster(&self) {
+        match self.cluster_view().await {
+            Ok(cluster) => self.events.publish(Event::Cluster(cluster)),
+            Err(err) => tracing::error!(error = %err, "could not build the cluster view"),
+        }
+    }
+    /// `GET /api/v1/cluster`: this node's role, epoch, the cluster IP and its holder,
+    /// and the lamp.
+    async fn cluster_view(&self) -> Result<Cluster, StorageError> {
+        let node = self.node.borrow().clone();
+        let config = self.store.load_cluster().await?;
+        let failures = self.store.unacknowledged_failures().await?;
+        let seen = self.view.borrow().clone();
+        let (mut lamp, mut lamp_reasons) = lamp::lamp(&failures, &self.checks());
+        // A cluster warning (a link down, the slave gone) is worth a yellow lamp.
+        if let Some(warning) = seen
+            .last_decision
+            .as_ref()
+            .filter(|d| d.action == decide::Action::Warn && node.role != Role::Standalone)
+        {
+            if lamp == Lamp::Green {
+                lamp = Lamp::Yellow;
+            }
+            lamp_reasons.insert(0, warning.reason.clone());
+        }
+        let vip_holder = if seen.holds_vip {
+            Some(node.hostname.to_string())
+        } else if seen.peer_holds_vip {
+            seen.peer.as_ref().map(|p| p.hostname.clone())
+        } else {
+            None
+        };
+        let configured = config.is_some() && node.role != Role::Standalone;
+        Ok(Cluster {
+            mode: if configured {
+                ClusterMode::Cluster
+            } else {
+                ClusterMode::Standalone
+            },
+            role: node.role,
+            epoch: node.epoch,
+            cluster_ip: config.filter(|_| configured).map(|c| c.cluster_ip),
+            vip_holder,
+            lamp,
+            lamp_reasons,
+            telephony_gateway: seen.telephony.into(),
+        })
+    }
+}
+
+impl Executor {
+    /// Rebuilds the runtime from the store (after a configuration change). A node
+    /// whose stored role is master first listens for a peer for the grace period when
+    /// `startup_grace` is set.
+    async fn reload(&mut self, startup_grace: bool) -> anyhow::Result<()> {
+        let node = self.node.clone();
+        let config = self.shared.store.load_cluster().await?;
         // Close the old heartbeat sockets before binding the new ones.
-        if let Some(old) = runtime.as_mut().and_then(|rt| rt.heartbeats.take()) {
+        if let Some(old) = self.runtime.as_mut().and_then(|rt| rt.heartbeats.take()) {
             old.stop().await;
         }
         // The ARP responder outlives a reload for the same interface and address.
-        let old_arp = runtime.take().and_then(|mut rt| {
+        let old_arp = self.runtime.take().and_then(|mut rt| {
             let key = (rt.telephony_interface.clone(), rt.cluster_ip.address);
             std::mem::replace(&mut rt.arp, Err(String::new()))
                 .ok()
                 .map(|arp| (key, arp))
         });
         let Some(config) = config.filter(|_| node.role != Role::Standalone) else {
+            self.shared.view.send_modify(|view| view.cluster_ip = None);
             return Ok(());
         };
         let me = config
@@ -400,9 +557,9 @@ impl Agent {
                             peer: peer.sync_ip,
                         },
                     ],
-                    self.inner.settings.heartbeat_port,
-                    self.interval(),
-                    self.inner.own.subscribe(),
+                    self.shared.settings.heartbeat_port,
+                    self.shared.interval(),
+                    self.shared.own.subscribe(),
                 )
                 .await?,
             ),
@@ -411,8 +568,8 @@ impl Agent {
         let (telephony, probe) = probe::spawn(
             telephony_interface.clone(),
             config.gateways.clone(),
-            Duration::from_millis(self.inner.settings.probe_interval_ms.max(50)),
-            self.inner.settings.probe_misses.max(1),
+            Duration::from_millis(self.shared.settings.probe_interval_ms.max(50)),
+            self.shared.settings.probe_misses.max(1),
         );
         let arp = match old_arp {
             Some((key, arp)) if key == (telephony_interface.clone(), cluster_ip.address) => Ok(arp),
@@ -428,7 +585,7 @@ impl Agent {
                 }),
         };
         let (startup, grace_until) = if startup_grace && node.role == Role::Master {
-            let grace = Duration::from_millis(self.inner.settings.startup_grace_ms);
+            let grace = Duration::from_millis(self.shared.settings.startup_grace_ms);
             tracing::info!(
                 ?grace,
                 "this node was master: listening for a peer master before claiming the cluster IP"
@@ -437,7 +594,10 @@ impl Agent {
         } else {
             (Startup::Settled, None)
         };
-        *runtime = Some(Runtime {
+        self.shared
+            .view
+            .send_modify(|view| view.cluster_ip = Some(cluster_ip));
+        self.runtime = Some(Runtime {
             config,
             cluster_ip,
             telephony_interface,
@@ -455,30 +615,130 @@ impl Agent {
         Ok(())
     }
 
-    async fn run(&self) {
-        let interval = self.interval();
+    /// The task: a cycle every heartbeat interval, the commands in between, until a
+    /// shutdown or the last handle is gone.
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let interval = self.shared.interval();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut guard = StallGuard::new(interval, self.dead_after(), Instant::now());
+        let mut guard = StallGuard::new(interval, self.shared.dead_after(), Instant::now());
         loop {
-            ticker.tick().await;
-            let now = Instant::now();
-            let stalled = guard.tick(now);
-            // The cycle judges the heartbeats as of this tick: a pause after it must
-            // not make the peer look older than it is.
-            if let Err(err) = self.cycle(now, stalled).await {
-                tracing::error!(error = format!("{err:#}"), "agent cycle failed");
+            tokio::select! {
+                _ = ticker.tick() => {
+                    let now = Instant::now();
+                    let stalled = guard.tick(now);
+                    // The cycle judges the heartbeats as of this tick: a pause after it
+                    // must not make the peer look older than it is.
+                    if let Some(mut rt) = self.runtime.take() {
+                        let result = self.cycle(&mut rt, now, stalled).await;
+                        self.runtime = Some(rt);
+                        if let Err(err) = result {
+                            tracing::error!(error = format!("{err:#}"), "agent cycle failed");
+                        }
+                    }
+                }
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown(reply)) => {
+                        self.shutdown().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.handle(command).await,
+                    None => return,
+                },
             }
         }
     }
 
-    async fn cycle(&self, now: Instant, stalled: bool) -> anyhow::Result<()> {
-        let mut guard = self.inner.runtime.lock().await;
-        let Some(rt) = guard.as_mut() else {
-            return Ok(());
-        };
-        let node = self.node().await;
-        let dead_after = self.dead_after();
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Start(reply) => {
+                let grace = self.node.role == Role::Master;
+                let _ = reply.send(self.reload(grace).await);
+            }
+            Command::SetMembership {
+                role,
+                epoch,
+                config,
+                reply,
+            } => {
+                let _ = reply.send(self.set_membership(role, epoch, config.as_deref()).await);
+            }
+            Command::SetHostname { hostname, reply } => {
+                let result = self
+                    .change_node(|node| node.hostname = hostname)
+                    .await
+                    .map_err(anyhow::Error::from);
+                let _ = reply.send(result.map(|()| self.node.clone()));
+            }
+            Command::StepDownForFailover { reason, reply } => {
+                let result = match self.runtime.take() {
+                    Some(mut rt) => {
+                        let result = self.step_down(&mut rt, &reason).await;
+                        self.runtime = Some(rt);
+                        result.map_err(anyhow::Error::msg)
+                    }
+                    None => Err(anyhow::anyhow!("this node is not in a cluster")),
+                };
+                let _ = reply.send(result);
+            }
+            Command::ExpectHandover(reply) => {
+                let role = self.node.role;
+                let result = if role == Role::Slave {
+                    self.handover_until = Some(Instant::now() + HANDOVER_WINDOW);
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "this node is {} and cannot take over",
+                        role.as_str()
+                    ))
+                };
+                let _ = reply.send(result);
+            }
+            Command::Shutdown(reply) => {
+                self.shutdown().await;
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Changes the node record, stores it and publishes it.
+    async fn change_node(
+        &mut self,
+        change: impl FnOnce(&mut NodeRecord),
+    ) -> Result<(), StorageError> {
+        let mut node = self.node.clone();
+        change(&mut node);
+        self.shared.store.save_node(&node).await?;
+        self.node = node;
+        self.shared.node.send_replace(self.node.clone());
+        Ok(())
+    }
+
+    /// On a stop: the master stops its services and releases the cluster IP so the
+    /// slave can take over without two holders; the heartbeats end.
+    async fn shutdown(&mut self) {
+        let mut runtime = self.runtime.take();
+        if let Some(old) = runtime.as_mut().and_then(|rt| rt.heartbeats.take()) {
+            old.stop().await;
+        }
+        if let (Some(rt), Role::Master) = (runtime, self.node.role) {
+            if let Err(err) = services::stop_all(&self.shared.settings.services).await {
+                tracing::error!(error = format!("{err:#}"), "stopping services at shutdown");
+            }
+            if let Err(err) = vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "releasing the cluster IP at shutdown"
+                );
+            }
+            tracing::info!("released the cluster IP for the shutdown");
+        }
+    }
+
+    async fn cycle(&mut self, rt: &mut Runtime, now: Instant, stalled: bool) -> anyhow::Result<()> {
+        let node = self.node.clone();
+        let dead_after = self.shared.dead_after();
         let held = vip::held(&rt.telephony_interface, rt.cluster_ip).await;
         let mut vip_presence = match &held {
             Ok(Some(_)) => Presence::Held,
@@ -528,17 +788,15 @@ impl Agent {
 
         let mut cluster_fault = None;
         if node.role == Role::Master && rt.startup == Startup::Settled {
-            // A master that cannot read its addresses does not add the IP blindly:
-            // decide() makes that a Cluster Status fault of its own.
             let wanted = rt.answered();
-            let misfit = matches!(&held, Ok(Some(answered)) if *answered != wanted);
-            if misfit {
-                tracing::info!(ip = %rt.cluster_ip, ?wanted, "the cluster IP is added again for the ARP responder's state");
-            }
-            if vip_presence == Presence::NotHeld || misfit {
-                // The address vanished (someone removed it, the interface flapped): put it back.
-                if !misfit {
-                    tracing::warn!(ip = %rt.cluster_ip, "the cluster IP is missing on the master; adding it again");
+            if let Some(repair) = vip_repair(&held, wanted) {
+                match repair {
+                    Repair::Missing => {
+                        tracing::warn!(ip = %rt.cluster_ip, "the cluster IP is missing on the master; adding it again")
+                    }
+                    Repair::Misfit => {
+                        tracing::info!(ip = %rt.cluster_ip, ?wanted, "the cluster IP is added again as the ARP responder's state needs")
+                    }
                 }
                 match vip::add(&rt.telephony_interface, rt.cluster_ip, wanted).await {
                     Ok(()) => {
@@ -555,7 +813,7 @@ impl Agent {
             }
             // A failover check the agent does not judge itself (RAID) in hard CRITICAL.
             cluster_fault = cluster_fault.or_else(|| {
-                crate::checks::failover::failover_problem(&self.checks())
+                crate::checks::failover::failover_problem(&self.shared.checks())
                     .map(|check| ClusterFault::FailoverCheck { check })
             });
         }
@@ -586,7 +844,7 @@ impl Agent {
             }
         }
         let changed = {
-            let view = self.view();
+            let view = self.shared.view.borrow();
             view.last_decision.as_ref().map(|d| &d.reason) != Some(&decision.reason)
         };
         if changed {
@@ -596,20 +854,19 @@ impl Agent {
             }
         }
         let holds_vip = vip_presence.is_held();
-        if let Ok(mut view) = self.inner.view.write() {
-            *view = AgentView {
-                peer,
-                peer_last_heartbeat: peer_last,
-                peer_link_heartbeats,
-                heartbeat_stats: rt.heartbeats.as_ref().map(|hb| hb.stats.clone()),
-                peer_holds_vip,
-                holds_vip,
-                reaches_telephony: telephony.heartbeat_bit(),
-                telephony,
-                last_decision: Some(decision.clone()),
-            };
-        }
-        self.inner.own.send_modify(|own| {
+        self.shared.view.send_replace(AgentView {
+            peer,
+            peer_last_heartbeat: peer_last,
+            peer_link_heartbeats,
+            heartbeat_stats: rt.heartbeats.as_ref().map(|hb| hb.stats.clone()),
+            peer_holds_vip,
+            holds_vip,
+            reaches_telephony: telephony.heartbeat_bit(),
+            telephony,
+            last_decision: Some(decision.clone()),
+            cluster_ip: Some(rt.cluster_ip),
+        });
+        self.shared.own.send_modify(|own| {
             own.role = node.role;
             own.epoch = node.epoch;
             own.reaches_telephony = telephony.heartbeat_bit();
@@ -620,7 +877,10 @@ impl Agent {
         match decision.action {
             Action::Stay | Action::Warn => {}
             Action::TakeOver => {
-                let manual = self.take_handover();
+                let manual = self
+                    .handover_until
+                    .take()
+                    .is_some_and(|until| Instant::now() < until);
                 self.take_over(rt, &decision.reason, manual).await;
             }
             Action::StepDown => {
@@ -653,19 +913,20 @@ impl Agent {
             Action::Rejoin => {
                 rt.startup = Startup::Grace;
                 rt.grace_until =
-                    Some(now + Duration::from_millis(self.inner.settings.startup_grace_ms));
+                    Some(now + Duration::from_millis(self.shared.settings.startup_grace_ms));
             }
             Action::ResumeMaster => {
                 rt.startup = Startup::Settled;
                 let mut log = vec![decision.reason.clone()];
                 let (claimed, failed) = self.claim(rt).await;
                 log.extend(claimed);
-                self.record(JobKind::AutomaticFailover, "Resume as master", log, failed)
+                self.shared
+                    .record(JobKind::AutomaticFailover, "Resume as master", log, failed)
                     .await;
             }
         }
         if changed {
-            self.publish_cluster().await;
+            self.shared.publish_cluster().await;
         }
         Ok(())
     }
@@ -673,7 +934,7 @@ impl Agent {
     /// The start-up of a former master: when the grace period ends, the ARP probe for
     /// the cluster IP starts beside the cycle; when it has ended, its answer is kept.
     /// Until then the node stays in its grace and does not hold the cluster IP.
-    async fn advance_startup(&self, rt: &mut Runtime, now: Instant) {
+    async fn advance_startup(&mut self, rt: &mut Runtime, now: Instant) {
         match rt.startup {
             Startup::Grace if rt.grace_until.is_some_and(|until| now >= until) => {
                 let interface = rt.telephony_interface.clone();
@@ -705,7 +966,7 @@ impl Agent {
 
     /// The fault of services that did not start on this master, retried beside the
     /// cycle every few seconds until a start succeeds.
-    async fn retry_services(&self, rt: &mut Runtime, now: Instant) -> Option<ClusterFault> {
+    async fn retry_services(&mut self, rt: &mut Runtime, now: Instant) -> Option<ClusterFault> {
         let pending = rt.services_fault.as_mut()?;
         match pending.retry.as_mut() {
             Some(retry) => {
@@ -724,7 +985,7 @@ impl Agent {
                 }
             }
             None if now >= pending.next_try => {
-                let services = self.inner.settings.services.clone();
+                let services = self.shared.settings.services.clone();
                 pending.retry = Some(Background::spawn(async move {
                     services::start_all(&services).await
                 }));
@@ -736,7 +997,7 @@ impl Agent {
 
     /// Adds the cluster IP, announces it and starts the services. Returns the log lines
     /// and, when the IP or a service failed, why: the claim did not succeed then.
-    async fn claim(&self, rt: &mut Runtime) -> (Vec<String>, Option<String>) {
+    async fn claim(&mut self, rt: &mut Runtime) -> (Vec<String>, Option<String>) {
         let mut log = Vec::new();
         let mut failed = Vec::new();
         match vip::add(&rt.telephony_interface, rt.cluster_ip, rt.answered()).await {
@@ -752,12 +1013,12 @@ impl Agent {
             // The cycle adds the missing IP again and reports Cluster Status until then.
             Err(err) => failed.push(format!("could not add the cluster IP: {err:#}")),
         }
-        match services::start_all(&self.inner.settings.services).await {
+        match services::start_all(&self.shared.settings.services).await {
             Ok(()) => {
                 rt.services_fault = None;
                 log.push(format!(
                     "started {} managed service(s)",
-                    self.inner.settings.services.len()
+                    self.shared.settings.services.len()
                 ));
             }
             Err(err) => {
@@ -772,29 +1033,19 @@ impl Agent {
     /// Slave → master: a new epoch, the cluster IP, the services; the old master is
     /// kept as the node to "Add again". A takeover whose IP or services failed is a
     /// failed job, and the notifier hears of it either way.
-    async fn take_over(&self, rt: &mut Runtime, reason: &str, manual: bool) {
+    async fn take_over(&mut self, rt: &mut Runtime, reason: &str, manual: bool) {
         let started = Instant::now();
-        let mut node = self.inner.node.lock().await;
+        let mut node = self.node.clone();
         node.epoch += 1;
         node.role = Role::Master;
-        let mut config = rt.config.clone();
-        let mut previous_master = None;
-        if config.master.node_id != Some(node.id)
-            && let Some(mut me) = config.slave.take()
-        {
-            let mut old_master = config.master.clone();
-            previous_master = Some(old_master.hostname.to_string());
-            old_master.state = SlaveState::Removed;
-            me.state = SlaveState::Active;
-            config.master = me;
-            config.slave = Some(old_master);
-        }
-        if let Err(err) = self.inner.store.save_cluster(&node, Some(&config)).await {
+        let (config, previous_master) = takeover_config(&rt.config, node.id);
+        if let Err(err) = self.shared.store.save_cluster(&node, Some(&config)).await {
             tracing::error!(error = %err, "could not store the new role; continuing the takeover");
         }
         let epoch = node.epoch;
         let snapshot = node.clone();
-        drop(node);
+        self.node = node;
+        self.shared.node.send_replace(snapshot.clone());
         rt.config = config;
         rt.startup = Startup::Settled;
         rt.arp_probe = None;
@@ -802,7 +1053,7 @@ impl Agent {
         let (claimed, failed) = self.claim(rt).await;
         log.extend(claimed);
         log.push(format!("took over in {} ms", started.elapsed().as_millis()));
-        self.inner.own.send_modify(|own| {
+        self.shared.own.send_modify(|own| {
             own.role = snapshot.role;
             own.epoch = snapshot.epoch;
             own.holds_vip = true;
@@ -818,8 +1069,8 @@ impl Agent {
         } else {
             (JobKind::AutomaticFailover, TAKEOVER_TITLE)
         };
-        if let Some(summary) = self.record(kind, title, log, failed.clone()).await {
-            self.inner.events.announce(DomainEvent::TookOver(Takeover {
+        if let Some(summary) = self.shared.record(kind, title, log, failed.clone()).await {
+            self.shared.events.announce(DomainEvent::TookOver(Takeover {
                 job: summary.id,
                 manual,
                 epoch,
@@ -828,19 +1079,19 @@ impl Agent {
                 failed,
             }));
         }
-        self.publish_cluster().await;
+        self.shared.publish_cluster().await;
     }
 
     /// Master → standby: services stop, the cluster IP goes. Returns why it did not
     /// complete, if it did not; the job is failed then, and a cluster IP left behind
     /// is released by the next cycles.
-    async fn step_down(&self, rt: &mut Runtime, reason: &str) -> Result<(), String> {
+    async fn step_down(&mut self, rt: &mut Runtime, reason: &str) -> Result<(), String> {
         // No retry may start the services again behind the stop.
         rt.services_fault = None;
         rt.arp_probe = None;
         let mut log = vec![reason.to_string()];
         let mut failed = Vec::new();
-        match services::stop_all(&self.inner.settings.services).await {
+        match services::stop_all(&self.shared.settings.services).await {
             Ok(()) => log.push("stopped the managed services".into()),
             Err(err) => failed.push(format!("stopping services: {err:#}")),
         }
@@ -848,176 +1099,91 @@ impl Agent {
             Ok(()) => log.push(format!("released {}", rt.cluster_ip)),
             Err(err) => failed.push(format!("could not release the cluster IP: {err:#}")),
         }
-        {
-            let mut node = self.inner.node.lock().await;
-            node.role = Role::Standby;
-            if let Err(err) = self.inner.store.save_node(&node).await {
-                tracing::error!(error = %err, "could not store the standby role");
-            }
-            self.inner.own.send_modify(|own| {
-                own.role = Role::Standby;
-                own.holds_vip = false;
-            });
+        // Standby from now on, stored or not: a master that could not write its
+        // role down must not go on as master.
+        self.node.role = Role::Standby;
+        if let Err(err) = self.shared.store.save_node(&self.node).await {
+            tracing::error!(error = %err, "could not store the standby role");
         }
+        self.shared.node.send_replace(self.node.clone());
+        self.shared.own.send_modify(|own| {
+            own.role = Role::Standby;
+            own.holds_vip = false;
+        });
         rt.startup = Startup::Settled;
         log.extend(failed.iter().cloned());
         let failed = (!failed.is_empty()).then(|| failed.join("; "));
-        self.record(
-            JobKind::AutomaticFailover,
-            "Stepped down to standby",
-            log,
-            failed.clone(),
-        )
-        .await;
-        self.publish_cluster().await;
+        self.shared
+            .record(
+                JobKind::AutomaticFailover,
+                "Stepped down to standby",
+                log,
+                failed.clone(),
+            )
+            .await;
+        self.shared.publish_cluster().await;
         failed.map_or(Ok(()), Err)
     }
 
-    /// Hands the master's duties to the slave: step down here first, so the two never
-    /// both hold the cluster IP; the slave takes over as soon as it sees it.
-    pub async fn step_down_for_failover(&self, reason: &str) -> anyhow::Result<()> {
-        let mut guard = self.inner.runtime.lock().await;
-        let rt = guard
-            .as_mut()
-            .ok_or_else(|| anyhow::anyhow!("this node is not in a cluster"))?;
-        self.step_down(rt, reason).await.map_err(anyhow::Error::msg)
-    }
-
-    /// The slave's side of a manual failover, asked for by the master over SSH before
-    /// it steps down: the takeover that follows its step-down is then recorded as the
-    /// manual failover it is. The master steps down first, so the two never both hold
-    /// the cluster IP.
-    pub async fn expect_handover(&self) -> anyhow::Result<()> {
-        let role = self.node().await.role;
-        anyhow::ensure!(
-            role == Role::Slave,
-            "this node is {} and cannot take over",
-            role.as_str()
-        );
-        let until = Instant::now() + HANDOVER_WINDOW;
-        *self
-            .inner
-            .handover_until
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))? = Some(until);
-        Ok(())
-    }
-
-    /// Whether a handover was announced and is still due; consumes the announcement.
-    fn take_handover(&self) -> bool {
-        self.inner
-            .handover_until
-            .lock()
-            .ok()
-            .and_then(|mut until| until.take())
-            .is_some_and(|until| Instant::now() < until)
-    }
-
-    /// Sets the role, epoch and configuration at once (configure, pair, leave).
-    pub async fn set_membership(
-        &self,
+    /// Sets the role, epoch and configuration at once and runs what they need.
+    async fn set_membership(
+        &mut self,
         role: Role,
         epoch: u64,
         config: Option<&ClusterConfig>,
     ) -> anyhow::Result<()> {
-        {
-            let mut node = self.inner.node.lock().await;
-            node.role = role;
-            node.epoch = epoch;
-            self.inner.store.save_cluster(&node, config).await?;
-        }
+        let mut node = self.node.clone();
+        node.role = role;
+        node.epoch = epoch;
+        self.shared.store.save_cluster(&node, config).await?;
+        self.node = node;
+        self.shared.node.send_replace(self.node.clone());
         self.reload(false).await?;
-        self.publish_cluster().await;
+        self.shared.publish_cluster().await;
         Ok(())
-    }
-
-    pub async fn set_hostname(&self, hostname: pequod_api::Hostname) -> anyhow::Result<NodeRecord> {
-        let mut node = self.inner.node.lock().await;
-        node.hostname = hostname;
-        self.inner.store.save_node(&node).await?;
-        Ok(node.clone())
-    }
-
-    /// The peer, when it is a slave that can take the master's duties now: heard, on
-    /// a link alive now, its latest heartbeat saying slave.
-    pub async fn healthy_slave(&self) -> Option<Member> {
-        let node = self.node().await;
-        let config = self.inner.store.load_cluster().await.ok().flatten()?;
-        let view = self.view();
-        let peer = view.peer?;
-        peer.is_healthy_slave()
-            .then(|| config.peer_of(node.id).cloned())
-            .flatten()
-    }
-
-    /// Records a cluster event as a finished job: failed when `error` is given.
-    async fn record(
-        &self,
-        kind: JobKind,
-        title: &str,
-        log: Vec<String>,
-        error: Option<String>,
-    ) -> Option<JobSummary> {
-        match self.inner.jobs.record(kind, title, log, error).await {
-            Ok(summary) => Some(summary),
-            Err(err) => {
-                tracing::error!(error = %err, "could not record the cluster event");
-                None
-            }
-        }
-    }
-
-    pub async fn publish_cluster(&self) {
-        match self.cluster_view().await {
-            Ok(cluster) => self.inner.events.publish(Event::Cluster(cluster)),
-            Err(err) => tracing::error!(error = %err, "could not build the cluster view"),
-        }
     }
 }
 
-impl Agent {
-    /// `GET /api/v1/cluster`: this node's role, epoch, the cluster IP and its holder,
-    /// and the lamp.
-    pub async fn cluster_view(&self) -> Result<Cluster, StorageError> {
-        let node = self.node().await;
-        let config = self.inner.store.load_cluster().await?;
-        let failures = self.inner.store.unacknowledged_failures().await?;
-        let seen = self.view();
-        let (mut lamp, mut lamp_reasons) = lamp::lamp(&failures, &self.checks());
-        // A cluster warning (a link down, the slave gone) is worth a yellow lamp.
-        if let Some(warning) = seen
-            .last_decision
-            .as_ref()
-            .filter(|d| d.action == decide::Action::Warn && node.role != Role::Standalone)
-        {
-            if lamp == Lamp::Green {
-                lamp = Lamp::Yellow;
-            }
-            lamp_reasons.insert(0, warning.reason.clone());
-        }
-        let vip_holder = if seen.holds_vip {
-            Some(node.hostname.to_string())
-        } else if seen.peer_holds_vip {
-            seen.peer.as_ref().map(|p| p.hostname.clone())
-        } else {
-            None
-        };
-        let configured = config.is_some() && node.role != Role::Standalone;
-        Ok(Cluster {
-            mode: if configured {
-                ClusterMode::Cluster
-            } else {
-                ClusterMode::Standalone
-            },
-            role: node.role,
-            epoch: node.epoch,
-            cluster_ip: config.filter(|_| configured).map(|c| c.cluster_ip),
-            vip_holder,
-            lamp,
-            lamp_reasons,
-            telephony_gateway: seen.telephony.into(),
-        })
+/// Why a settled master adds its cluster IP again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repair {
+    /// The address vanished (someone removed it, the interface flapped).
+    Missing,
+    /// It is there, but answered by the wrong party: by the kernel although the
+    /// responder runs (as "Configure master" or an older Pequod left it), or host-scoped
+    /// although the responder could not start, so nobody would answer.
+    Misfit,
+}
+
+/// What a settled master does about its cluster IP as read from its interface. One
+/// whose addresses cannot be read adds nothing blindly: decide() makes that a Cluster
+/// Status fault of its own.
+fn vip_repair<E>(held: &Result<Option<Answered>, E>, wanted: Answered) -> Option<Repair> {
+    match held {
+        Ok(None) => Some(Repair::Missing),
+        Ok(Some(answered)) if *answered != wanted => Some(Repair::Misfit),
+        Ok(Some(_)) | Err(_) => None,
     }
+}
+
+/// The configuration after this node (`me`) took over: it becomes the active master
+/// and the old master is kept, removed, as the node to "Add again". Also the old
+/// master's host name, when there was one. A node that is master already keeps it.
+fn takeover_config(config: &ClusterConfig, me: NodeId) -> (ClusterConfig, Option<String>) {
+    let mut config = config.clone();
+    if config.master.node_id == Some(me) {
+        return (config, None);
+    }
+    let Some(mut new_master) = config.slave.take() else {
+        return (config, None);
+    };
+    let mut old_master = config.master.clone();
+    let previous = old_master.hostname.to_string();
+    old_master.state = SlaveState::Removed;
+    new_master.state = SlaveState::Active;
+    config.master = new_master;
+    config.slave = Some(old_master);
+    (config, Some(previous))
 }
 
 fn spawn_announce(interface: String, ip: ClusterIp) {
@@ -1045,6 +1211,76 @@ mod tests {
 
     const INTERVAL: Duration = Duration::from_millis(100);
     const DEAD_AFTER: Duration = Duration::from_millis(600);
+
+    #[test]
+    fn a_master_repairs_a_missing_or_misfit_cluster_ip_and_never_adds_it_blindly() {
+        use Answered::{ByKernel, ByPequod};
+        let cases: [(Result<Option<Answered>, &str>, Answered, Option<Repair>); 6] = [
+            (Ok(None), ByPequod, Some(Repair::Missing)),
+            (Ok(None), ByKernel, Some(Repair::Missing)),
+            (Ok(Some(ByKernel)), ByPequod, Some(Repair::Misfit)),
+            (Ok(Some(ByPequod)), ByKernel, Some(Repair::Misfit)),
+            (Ok(Some(ByPequod)), ByPequod, None),
+            (Err("netlink refused"), ByPequod, None),
+        ];
+        for (held, wanted, expected) in cases {
+            assert_eq!(
+                vip_repair(&held, wanted),
+                expected,
+                "{held:?} wanting {wanted:?}"
+            );
+        }
+    }
+
+    fn member(id: u128, hostname: &str, state: SlaveState) -> Member {
+        Member {
+            node_id: Some(NodeId(uuid::Uuid::from_u128(id))),
+            hostname: pequod_api::Hostname::parse(hostname).expect("host name"),
+            telephony_ip: "10.77.0.11".parse().expect("address"),
+            sync_ip: "10.78.0.1".parse().expect("address"),
+            telephony_interface: Some("eth0".into()),
+            cluster_interface: Some("eth1".into()),
+            public_key: None,
+            state,
+        }
+    }
+
+    fn two_nodes() -> ClusterConfig {
+        ClusterConfig {
+            cluster_ip: "10.77.0.10/24".into(),
+            notification_email: "ops@example.org".into(),
+            gateways: Vec::new(),
+            secret: "00".into(),
+            master: member(1, "node1", SlaveState::Active),
+            slave: Some(member(2, "node2", SlaveState::Active)),
+        }
+    }
+
+    #[test]
+    fn the_slave_taking_over_becomes_master_and_keeps_the_old_master_to_add_again() {
+        let slave = NodeId(uuid::Uuid::from_u128(2));
+        let (config, previous) = takeover_config(&two_nodes(), slave);
+        assert_eq!(previous.as_deref(), Some("node1"));
+        assert_eq!(config.master.node_id, Some(slave));
+        assert_eq!(config.master.state, SlaveState::Active);
+        let old = config.slave.expect("the old master is kept");
+        assert_eq!(old.hostname.to_string(), "node1");
+        assert_eq!(old.state, SlaveState::Removed);
+        assert_eq!(config.cluster_ip, "10.77.0.10/24");
+    }
+
+    #[test]
+    fn a_master_taking_over_again_or_a_lone_master_changes_nothing() {
+        let master = NodeId(uuid::Uuid::from_u128(1));
+        let (config, previous) = takeover_config(&two_nodes(), master);
+        assert_eq!((config, previous), (two_nodes(), None));
+        let lone = ClusterConfig {
+            slave: None,
+            ..two_nodes()
+        };
+        let stranger = NodeId(uuid::Uuid::from_u128(3));
+        assert_eq!(takeover_config(&lone, stranger), (lone.clone(), None));
+    }
 
     #[test]
     fn a_loop_on_time_is_never_stalled() {
