@@ -406,22 +406,9 @@ impl CheckEngine {
                 None => CheckResult::ok("this master holds the cluster IP"),
             },
             BuiltinCheck::Raid => raid::check_raid(&settings.raid_mdstat).await,
-            BuiltinCheck::NetworkFailover => match &view.peer {
-                Some(peer) if !peer.reaches_telephony && view.reaches_telephony => {
-                    CheckResult::critical(format!(
-                        "{} cannot reach the telephony network, this node can",
-                        peer.hostname
-                    ))
-                }
-                Some(_) if !view.reaches_telephony => {
-                    CheckResult::warning("this node cannot reach the telephony gateway")
-                }
-                Some(peer) => CheckResult::ok(format!(
-                    "{} and this node reach the telephony network",
-                    peer.hostname
-                )),
-                None => CheckResult::unknown("this node knows no master"),
-            },
+            BuiltinCheck::NetworkFailover => {
+                super::failover::network_failover(view.peer.as_ref(), view.telephony)
+            }
             BuiltinCheck::AsteriskAmi => match (&settings.ami_address, &settings.ami_secret) {
                 (Some(address), Some(secret)) => match resolve(address).await {
                     Ok(addr) => {

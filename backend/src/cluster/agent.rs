@@ -121,9 +121,10 @@ struct Executor {
     handover_until: Option<Instant>,
 }
 
-/// The titles of the jobs that record a takeover by this node; notifications look for them.
-pub const TAKEOVER_TITLE: &str = "Failover: this node took over";
-pub const MANUAL_TAKEOVER_TITLE: &str = "Manual failover: this node took over";
+/// The titles of the jobs that record a takeover by this node (the notifier learns of a
+/// takeover from [`DomainEvent::TookOver`], never from these words).
+const TAKEOVER_TITLE: &str = "Failover: this node took over";
+const MANUAL_TAKEOVER_TITLE: &str = "Manual failover: this node took over";
 
 /// How long a announced handover stays due.
 const HANDOVER_WINDOW: Duration = Duration::from_secs(10);
