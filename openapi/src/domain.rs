@@ -129,8 +129,10 @@ mod tests {
     }
 }
 
-/// An IPv4 cluster address with its prefix, e.g. `10.77.0.10/24`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An IPv4 cluster address with its prefix, e.g. `10.77.0.10/24`; stored and sent as
+/// that text, checked by [`ClusterIp::parse`] whenever it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ClusterIp {
     pub address: Ipv4Addr,
     pub prefix_len: u8,
@@ -162,6 +164,20 @@ impl ClusterIp {
             address,
             prefix_len,
         })
+    }
+}
+
+impl TryFrom<String> for ClusterIp {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text)
+    }
+}
+
+impl From<ClusterIp> for String {
+    fn from(ip: ClusterIp) -> String {
+        ip.to_string()
     }
 }
 

@@ -18,6 +18,7 @@ use pequod_api::events::Event;
 use pequod_api::jobs::JobKind;
 use pequod_api::jobs::JobSummary;
 use pequod_api::slaves::SlaveState;
+use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::arp::ArpResponder;
@@ -499,7 +500,9 @@ impl Shared {
             },
             role: node.role,
             epoch: node.epoch,
-            cluster_ip: config.filter(|_| configured).map(|c| c.cluster_ip),
+            cluster_ip: config
+                .filter(|_| configured)
+                .map(|c| c.cluster_ip.to_string()),
             vip_holder,
             lamp,
             lamp_reasons,
@@ -536,7 +539,7 @@ impl Executor {
                 anyhow::anyhow!("this node is not part of the stored cluster configuration")
             })?
             .clone();
-        let cluster_ip = ClusterIp::parse(&config.cluster_ip).map_err(anyhow::Error::msg)?;
+        let cluster_ip = config.cluster_ip;
         let telephony_interface = me
             .telephony_interface
             .clone()
@@ -545,7 +548,7 @@ impl Executor {
             Some(peer) => Some(
                 Heartbeats::start(
                     node.id,
-                    config.secret.as_bytes().to_vec(),
+                    config.secret.expose_secret().as_bytes().to_vec(),
                     &[
                         LinkEndpoints {
                             link: Link::Telephony,
@@ -1248,8 +1251,9 @@ mod tests {
 
     fn two_nodes() -> ClusterConfig {
         ClusterConfig {
-            cluster_ip: "10.77.0.10/24".into(),
-            notification_email: "ops@example.org".into(),
+            cluster_ip: ClusterIp::parse("10.77.0.10/24").expect("cluster IP"),
+            notification_email: pequod_api::EmailAddress::parse("ops@example.org")
+                .expect("address"),
             gateways: Vec::new(),
             secret: "00".into(),
             master: member(1, "node1", SlaveState::Active),
@@ -1267,7 +1271,7 @@ mod tests {
         let old = config.slave.expect("the old master is kept");
         assert_eq!(old.hostname.to_string(), "node1");
         assert_eq!(old.state, SlaveState::Removed);
-        assert_eq!(config.cluster_ip, "10.77.0.10/24");
+        assert_eq!(config.cluster_ip.to_string(), "10.77.0.10/24");
     }
 
     #[test]

@@ -1,24 +1,43 @@
 //! The cluster's configuration: what "Configure master" and "Add slave" decided. The
 //! master keeps it in its store and pushes it to the slave on every change.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use pequod_api::slaves::SlaveState;
-use pequod_api::{Hostname, NodeId};
+use pequod_api::{ClusterIp, EmailAddress, Hostname, NodeId};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterConfig {
     /// `address/prefix`, e.g. `10.77.0.10/24`.
-    pub cluster_ip: String,
-    pub notification_email: String,
+    pub cluster_ip: ClusterIp,
+    pub notification_email: EmailAddress,
     /// Probed for telephony reachability.
     pub gateways: Vec<IpAddr>,
-    /// Signs heartbeats (hex); shared by both nodes.
-    pub secret: String,
+    /// Signs heartbeats (hex); shared by both nodes. Kept out of every `Debug` and
+    /// log line; written out only where it must be: the store and the pairing.
+    #[serde(serialize_with = "expose_secret")]
+    pub secret: SecretString,
     pub master: Member,
     /// The slave, or the node cached for "Add again".
     pub slave: Option<Member>,
+}
+
+fn expose_secret<S: serde::Serializer>(secret: &SecretString, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_str(secret.expose_secret())
+}
+
+/// Equal when every field is, the secret included (compared, never shown).
+impl PartialEq for ClusterConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_ip == other.cluster_ip
+            && self.notification_email == other.notification_email
+            && self.gateways == other.gateways
+            && self.secret.expose_secret() == other.secret.expose_secret()
+            && self.master == other.master
+            && self.slave == other.slave
+    }
 }
 
 /// One node of the cluster as the configuration knows it.
@@ -38,10 +57,8 @@ pub struct Member {
 
 impl ClusterConfig {
     /// The cluster IP without its prefix: where people and phones reach the master.
-    pub fn cluster_address(&self) -> &str {
-        self.cluster_ip
-            .split_once('/')
-            .map_or(self.cluster_ip.as_str(), |(address, _)| address)
+    pub fn cluster_address(&self) -> Ipv4Addr {
+        self.cluster_ip.address
     }
 
     /// The member that is not `me`.

@@ -146,10 +146,14 @@ impl Operations {
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let config = ClusterConfig {
-            cluster_ip: cluster_ip.to_string(),
-            notification_email: valid.notification_email.as_str().to_string(),
+            cluster_ip,
+            notification_email: valid.notification_email,
             gateways: valid.gateways,
-            secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
+            secret: secret
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into(),
             master: Member {
                 node_id: Some(node.id),
                 hostname: hostname.clone(),

@@ -241,12 +241,7 @@ pub async fn release_leftover(store: &dyn crate::storage::Store) -> anyhow::Resu
     else {
         return Ok(Leftover::NoCluster);
     };
-    let ip = ClusterIp::parse(&config.cluster_ip).map_err(|e| {
-        anyhow::anyhow!(
-            "the stored cluster IP {:?} is not valid: {e}",
-            config.cluster_ip
-        )
-    })?;
+    let ip = config.cluster_ip;
     let find = |handle: rtnetlink::Handle| async move {
         let mut addresses = handle
             .address()

@@ -109,7 +109,7 @@ impl Notifier {
     /// Where notifications go: the cluster's address, or this node's outside a cluster.
     pub async fn recipient(&self) -> Result<Option<String>, StorageError> {
         if let Some(config) = self.inner.store.load_cluster().await? {
-            return Ok(Some(config.notification_email));
+            return Ok(Some(config.notification_email.as_str().to_string()));
         }
         self.inner.store.notification_email().await
     }
