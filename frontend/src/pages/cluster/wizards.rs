@@ -1,254 +1,23 @@
-//! Appliance › Cluster Management: the cluster as this node sees it and the seed's
-//! wizards — Configure master, Prepare slave, Add slave, Remove, Add again, Manual
-//! failover — each only where this node's role allows it. A wizard is a form checked
-//! field by field (the API's own rules), a confirmation where the seed warns, then its
-//! job followed live until it ends.
+//! The seed's wizards: a form checked field by field, a confirmation where the seed
+//! warns, then the job followed live until it ends.
 
 use std::future::Future;
 
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use pequod_api::cluster::{Cluster, Role};
 use pequod_api::jobs::JobAccepted;
 use pequod_api::nodes::{Interface, Node, PrepareSlave};
 use pequod_api::rules::MasterAddresses;
-use pequod_api::slaves::{AddSlave, ReaddSlave, Slave, SlaveState};
+use pequod_api::slaves::{AddSlave, ReaddSlave, Slave};
 
 use crate::api::{self, ApiError};
 use crate::components::{CopyButton, FieldError, JobProgress, TextField, async_view};
 use crate::format::address_label;
-use crate::live::use_live;
 use crate::session::{Session, authed_resource, use_session};
 use crate::validation::{self, FieldErrors, MasterForm};
 
-/// The seed's warning before a master is configured.
-pub const ACTIVATION_WARNING: &str = "The services and network configurations cannot easily be changed after the cluster is activated.";
-/// The seed's warning before a manual failover.
-pub const FAILOVER_WARNING: &str = "All active calls will be interrupted.";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Wizard {
-    ConfigureMaster,
-    PrepareSlave,
-    AddSlave,
-    Remove(String),
-    AddAgain(String),
-    Failover,
-}
-
-#[component]
-pub fn ClusterManagement() -> impl IntoView {
-    let live = use_live();
-    let cluster = authed_resource(move |token| {
-        live.cluster.track();
-        live.jobs.track();
-        async move { api::cluster(&token).await }
-    });
-    let node = authed_resource(move |token| {
-        live.cluster.track();
-        async move { api::node_self(&token).await }
-    });
-    let active = RwSignal::new(None::<Wizard>);
-    view! {
-        <section class="page" id="page-cluster">
-            <h1>"Cluster Management"</h1>
-            <div class="card" id="cluster-status">
-                <h2>"Cluster status"</h2>
-                {async_view(cluster, move |c| status_view(c, active))}
-            </div>
-            {move || active.get().map(|wizard| wizard_view(wizard, active))}
-            <div class="card" id="this-node">
-                <h2>"This node"</h2>
-                {async_view(node, own_node_view)}
-            </div>
-        </section>
-    }
-}
-
-fn own_node_view(node: Node) -> impl IntoView {
-    let hint = match node.role {
-        Role::Master => {
-            "Copy this key before preparing the slave: Prepare slave on the other node asks for it."
-        }
-        _ => "The master's key is pasted on the slave; this one is this node's own.",
-    };
-    view! {
-        <dl class="facts">
-            <dt>"Host name"</dt>
-            <dd id="own-hostname">{node.hostname.to_string()}</dd>
-            <dt>"Role"</dt>
-            <dd id="own-role">{node.role.as_str()}</dd>
-        </dl>
-        <div class="node-key">
-            <span class="label" id="own-key-label">"SSH public key of this node"</span>
-            <code id="own-key" class="ssh-key" aria-labelledby="own-key-label">{node.public_key.clone()}</code>
-            <CopyButton text=node.public_key target_id="own-key"/>
-            <p class="hint">{hint}</p>
-        </div>
-    }
-}
-
-fn open_button(
-    id: &'static str,
-    label: &'static str,
-    wizard: Wizard,
-    active: RwSignal<Option<Wizard>>,
-) -> impl IntoView {
-    view! {
-        <button type="button" id=id on:click=move |_| active.set(Some(wizard.clone()))>{label}</button>
-    }
-}
-
-fn status_view(cluster: Cluster, active: RwSignal<Option<Wizard>>) -> AnyView {
-    let ip = cluster
-        .cluster_ip
-        .clone()
-        .unwrap_or_else(|| "not configured".to_owned());
-    let facts = view! {
-        <dl class="facts">
-            <dt>"This node's role"</dt>
-            <dd id="cm-role">{cluster.role.as_str()}</dd>
-            <dt>"Cluster IP"</dt>
-            <dd id="cm-status-cluster-ip">{ip}</dd>
-            <dt>"Held by"</dt>
-            <dd id="cm-vip-holder">{cluster.vip_holder.clone().unwrap_or_else(|| "nobody".to_owned())}</dd>
-            <dt>"Epoch"</dt>
-            <dd>{cluster.epoch}</dd>
-        </dl>
-    };
-    match cluster.role {
-        Role::Standalone => view! {
-            {facts}
-            <p>"This node is not in a cluster. Make it the master of a new cluster, or prepare it to become the slave of an existing master."</p>
-            <div class="button-row">
-                {open_button("open-configure-master", "Configure master", Wizard::ConfigureMaster, active)}
-                {open_button("open-prepare-slave", "Prepare slave", Wizard::PrepareSlave, active)}
-            </div>
-        }
-        .into_any(),
-        Role::Master => view! {
-            {facts}
-            <MasterSlaves active=active/>
-        }
-        .into_any(),
-        Role::Slave | Role::Standby => {
-            let address = cluster
-                .cluster_ip
-                .as_deref()
-                .map(|ip| ip.split('/').next().unwrap_or(ip).to_owned());
-            let link = address.clone().map(|a| cluster_ip_url(&a));
-            view! {
-                {facts}
-                <p class="notice" id="not-master" role="note">
-                    {format!("This node is {}. ", cluster.role.as_str())}
-                    "Cluster changes are made on the master, at the cluster IP"
-                    {match (address, link) {
-                        (Some(address), Some(link)) => view! { " " <a id="cluster-ip-link" href=link>{address}</a> "." }.into_any(),
-                        _ => view! { "." }.into_any(),
-                    }}
-                </p>
-                {(cluster.role == Role::Standby).then(|| view! {
-                    <p>"A standby node waits for Add again on the master. A replaced node needs the master's key first:"</p>
-                    <div class="button-row">
-                        {open_button("open-prepare-slave", "Prepare slave", Wizard::PrepareSlave, active)}
-                    </div>
-                })}
-            }
-            .into_any()
-        }
-    }
-}
-
-/// The commander at the cluster IP, on the port this page came from.
-fn cluster_ip_url(address: &str) -> String {
-    let location = web_sys::window().map(|w| w.location());
-    let protocol = location
-        .as_ref()
-        .and_then(|l| l.protocol().ok())
-        .unwrap_or_else(|| "http:".to_owned());
-    let port = location
-        .as_ref()
-        .and_then(|l| l.port().ok())
-        .filter(|p| !p.is_empty())
-        .map(|p| format!(":{p}"))
-        .unwrap_or_default();
-    format!("{protocol}//{address}{port}/")
-}
-
-#[component]
-fn MasterSlaves(active: RwSignal<Option<Wizard>>) -> impl IntoView {
-    let live = use_live();
-    let slaves = authed_resource(move |token| {
-        live.jobs.track();
-        live.cluster.track();
-        async move { api::slaves(&token).await }
-    });
-    view! {
-        <h3>"Slave"</h3>
-        {async_view(slaves, move |slaves| slaves_view(slaves, active))}
-    }
-}
-
-fn slaves_view(slaves: Vec<Slave>, active: RwSignal<Option<Wizard>>) -> impl IntoView {
-    let has_active = slaves.iter().any(|s| s.state == SlaveState::Active);
-    let rows = slaves
-        .into_iter()
-        .map(|slave| {
-            let hostname = slave.hostname.to_string();
-            let (state, action) = match slave.state {
-                SlaveState::Active => (
-                    "active",
-                    view! {
-                        <button type="button" id=format!("remove-{hostname}") class="danger"
-                            on:click={
-                                let hostname = hostname.clone();
-                                move |_| active.set(Some(Wizard::Remove(hostname.clone())))
-                            }>
-                            "Remove"
-                        </button>
-                    }
-                    .into_any(),
-                ),
-                SlaveState::Removed => (
-                    "removed (cached)",
-                    (!has_active)
-                        .then(|| {
-                            let hostname = hostname.clone();
-                            view! {
-                                <button type="button" id=format!("readd-{hostname}")
-                                    on:click=move |_| active.set(Some(Wizard::AddAgain(hostname.clone())))>
-                                    "Add again"
-                                </button>
-                            }
-                        })
-                        .into_any(),
-                ),
-            };
-            view! {
-                <tr data-slave=hostname.clone()>
-                    <td data-label="Host name"><strong>{hostname.clone()}</strong></td>
-                    <td data-label="Telephony IP">{slave.telephony_ip}</td>
-                    <td data-label="Sync IP">{slave.sync_ip}</td>
-                    <td data-label="State" class="slave-state">{state}</td>
-                    <td data-label="">{action}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <div class="table-wrap">
-            <table class="table" id="slaves">
-                <thead><tr><th>"Host name"</th><th>"Telephony IP"</th><th>"Sync IP"</th><th>"State"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
-        <div class="button-row">
-            {(!has_active).then(|| open_button("open-add-slave", "Add slave", Wizard::AddSlave, active))}
-            {has_active.then(|| open_button("open-failover", "Manual failover", Wizard::Failover, active))}
-        </div>
-    }
-}
+use super::{ACTIVATION_WARNING, FAILOVER_WARNING, Wizard};
 
 /// Where a wizard is: filling in its form, confirming, or following its job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,7 +115,7 @@ impl Flow {
     }
 }
 
-fn wizard_view(wizard: Wizard, active: RwSignal<Option<Wizard>>) -> impl IntoView {
+pub(super) fn wizard_view(wizard: Wizard, active: RwSignal<Option<Wizard>>) -> impl IntoView {
     let close = move || active.set(None);
     let (title, body) = match wizard {
         Wizard::ConfigureMaster => (
