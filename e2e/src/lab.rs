@@ -477,7 +477,7 @@ impl Lab {
     ) -> Result<Vec<u8>> {
         ensure!(is_lab_addr(from), "{from} is not a lab address");
         self.in_netns(ns, move || -> Result<Vec<u8>> {
-            let socket = crate::arp::reply_socket()?;
+            let socket = crate::packet::reply_socket()?;
             let deadline = Instant::now() + timeout;
             let mut buf = [0u8; 2048];
             while Instant::now() < deadline {
@@ -497,14 +497,14 @@ impl Lab {
     }
 
     /// The MAC address of `ifname` in `ns`.
-    pub fn mac(&self, ns: Ns, ifname: &str) -> Result<crate::arp::Mac> {
+    pub fn mac(&self, ns: Ns, ifname: &str) -> Result<crate::packet::Mac> {
         let out = self.exec_ok(ns, "ip", &["-o", "link", "show", "dev", ifname])?;
         let mac = out
             .split("link/ether ")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .with_context(|| format!("no MAC address for {ifname} in {}", self.ns(ns)))?;
-        crate::arp::Mac::parse(mac)
+        crate::packet::Mac::parse(mac)
     }
 
     /// Replaces the root qdisc of `ifname` in `ns` by `netem args…`
