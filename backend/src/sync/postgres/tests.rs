@@ -183,6 +183,11 @@ async fn the_standby_replays_the_primarys_commits_and_its_slot_goes_with_it() {
     // Removed while it streams: its connection ends and its slot is dropped.
     primary.pg.remove_standby(&standby.name).await.unwrap();
     assert!(primary.pg.slots().await.unwrap().is_empty());
+
+    // A master stepping down takes no more writes.
+    primary.pg.refuse_writes().await.unwrap();
+    assert!(primary.pg.connect().await.is_err());
+    assert!(!primary.pg.is_running().await.unwrap());
 }
 
 #[tokio::test]
@@ -207,6 +212,16 @@ async fn switching_to_async_releases_a_commit_waiting_for_a_gone_standby() {
     .unwrap();
 
     standby.pg.stop(StopMode::Fast).await.unwrap();
+    // The sync-test row never waits for the standby, and its age becomes the lag.
+    tokio::time::timeout(WAIT, primary.pg.write_sync_test_row())
+        .await
+        .unwrap()
+        .unwrap();
+    eventually("the primary sees the standby falling behind", || async {
+        let lag = primary.pg.lag(&standby.name).await.unwrap();
+        lag.bytes.is_some_and(|b| b > 0) && lag.seconds.is_some_and(|s| s > 0.0)
+    })
+    .await;
     let waiting = tokio::spawn(async move {
         sqlx::query("INSERT INTO t VALUES ('without standby')")
             .execute(&mut conn)
