@@ -740,7 +740,35 @@ impl Executor {
         }
     }
 
+    /// One cycle: observe, decide, publish what was seen and decided, then carry out
+    /// the decision.
     async fn cycle(&mut self, rt: &mut Runtime, now: Instant, stalled: bool) -> anyhow::Result<()> {
+        let Observation {
+            snapshot,
+            health,
+            view,
+        } = self.observe(rt, now, stalled).await;
+        let decision = decide::decide(&snapshot, &health);
+        set_arp_gate(
+            rt,
+            &snapshot,
+            &health,
+            &decision,
+            now,
+            self.shared.dead_after(),
+        );
+        let changed = self.publish(view, &decision);
+        self.execute(rt, &decision, now).await;
+        if changed {
+            self.shared.publish_cluster().await;
+        }
+        Ok(())
+    }
+
+    /// What this node knows at the start of a cycle: its own addresses, the peer's
+    /// heartbeats, the gateway probe; and the duties a settled master keeps up on the
+    /// way (the cluster IP put back, services retried), whose faults it reports.
+    async fn observe(&mut self, rt: &mut Runtime, now: Instant, stalled: bool) -> Observation {
         let node = self.node.clone();
         let dead_after = self.shared.dead_after();
         let held = vip::held(&rt.telephony_interface, rt.cluster_ip).await;
@@ -835,18 +863,28 @@ impl Executor {
             loop_stalled: stalled,
             cluster_fault,
         };
-        let decision = decide::decide(&snapshot, &health);
-        // The gate is set before the decision is carried out: a master about to step
-        // down is silent from now on. Open, it closes by itself half a `dead_after`
-        // later, before the slave could declare this node dead, unless the next cycle
-        // opens it again.
-        if let Ok(arp) = &rt.arp {
-            if decide::answers_arp(&snapshot, &health, &decision) {
-                arp.gate().open_until(now + dead_after / 2);
-            } else {
-                arp.gate().close();
-            }
+        let view = AgentView {
+            peer,
+            peer_last_heartbeat: peer_last,
+            peer_link_heartbeats,
+            heartbeat_stats: rt.heartbeats.as_ref().map(|hb| hb.stats.clone()),
+            peer_holds_vip,
+            holds_vip: vip_presence.is_held(),
+            reaches_telephony: telephony.heartbeat_bit(),
+            telephony,
+            last_decision: None,
+            cluster_ip: Some(rt.cluster_ip),
+        };
+        Observation {
+            snapshot,
+            health,
+            view,
         }
+    }
+
+    /// Publishes the cycle to the API's readers and the heartbeats; whether the
+    /// decision changed.
+    fn publish(&self, view: AgentView, decision: &Decision) -> bool {
         let changed = {
             let view = self.shared.view.borrow();
             view.last_decision.as_ref().map(|d| &d.reason) != Some(&decision.reason)
@@ -857,18 +895,11 @@ impl Executor {
                 _ => tracing::warn!("{}", decision.reason),
             }
         }
-        let holds_vip = vip_presence.is_held();
+        let node = &self.node;
+        let (telephony, holds_vip) = (view.telephony, view.holds_vip);
         self.shared.view.send_replace(AgentView {
-            peer,
-            peer_last_heartbeat: peer_last,
-            peer_link_heartbeats,
-            heartbeat_stats: rt.heartbeats.as_ref().map(|hb| hb.stats.clone()),
-            peer_holds_vip,
-            holds_vip,
-            reaches_telephony: telephony.heartbeat_bit(),
-            telephony,
             last_decision: Some(decision.clone()),
-            cluster_ip: Some(rt.cluster_ip),
+            ..view
         });
         self.shared.own.send_modify(|own| {
             own.role = node.role;
@@ -877,7 +908,11 @@ impl Executor {
             own.holds_vip = holds_vip;
             own.hostname = node.hostname.to_string();
         });
+        changed
+    }
 
+    /// Carries out the one transition `decide()` chose.
+    async fn execute(&mut self, rt: &mut Runtime, decision: &Decision, now: Instant) {
         match decision.action {
             Action::Stay | Action::Warn => {}
             Action::TakeOver => {
@@ -929,10 +964,6 @@ impl Executor {
                     .await;
             }
         }
-        if changed {
-            self.shared.publish_cluster().await;
-        }
-        Ok(())
     }
 
     /// The start-up of a former master: when the grace period ends, the ARP probe for
@@ -1148,6 +1179,34 @@ impl Executor {
     }
 }
 
+/// What a cycle observed: the inputs of `decide()` and what the API shows of them.
+struct Observation {
+    snapshot: Snapshot,
+    health: Health,
+    view: AgentView,
+}
+
+/// Opens or closes the ARP responder's gate for this cycle's decision. Set before the
+/// decision is carried out: a master about to step down is silent from now on. Open,
+/// it closes by itself half a `dead_after` later, before the slave could declare this
+/// node dead, unless the next cycle opens it again.
+fn set_arp_gate(
+    rt: &Runtime,
+    snapshot: &Snapshot,
+    health: &Health,
+    decision: &Decision,
+    now: Instant,
+    dead_after: Duration,
+) {
+    if let Ok(arp) = &rt.arp {
+        if decide::answers_arp(snapshot, health, decision) {
+            arp.gate().open_until(now + dead_after / 2);
+        } else {
+            arp.gate().close();
+        }
+    }
+}
+
 /// Why a settled master adds its cluster IP again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Repair {
@@ -1219,7 +1278,8 @@ mod tests {
     #[test]
     fn a_master_repairs_a_missing_or_misfit_cluster_ip_and_never_adds_it_blindly() {
         use Answered::{ByKernel, ByPequod};
-        let cases: [(Result<Option<Answered>, &str>, Answered, Option<Repair>); 6] = [
+        type Case = (Result<Option<Answered>, &'static str>, Answered, Option<Repair>);
+        let cases: [Case; 6] = [
             (Ok(None), ByPequod, Some(Repair::Missing)),
             (Ok(None), ByKernel, Some(Repair::Missing)),
             (Ok(Some(ByKernel)), ByPequod, Some(Repair::Misfit)),

@@ -149,11 +149,5 @@ fn openssh_line(key: &PublicKey) -> anyhow::Result<String> {
         .to_string())
 }
 
-// ---------------------------------------------------------------------------------
-// Server
-
-/// The running server. Stopping it (dropping the handle or [`ServerHandle::shutdown`])
-/// closes the listening socket and ends every open session.
-
 #[cfg(test)]
 mod tests;
