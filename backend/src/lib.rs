@@ -19,4 +19,5 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod sync;
 pub mod telemetry;

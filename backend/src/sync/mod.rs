@@ -1,0 +1,3 @@
+//! Data sync from the master to the slave, never back.
+
+pub mod files;
