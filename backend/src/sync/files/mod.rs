@@ -224,3 +224,43 @@ impl FileSyncError {
 
 /// Errors go into the shared state, which is cloned to every reader.
 pub type SharedError = Arc<FileSyncError>;
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn module_names_follow_the_path_and_never_collide() {
+        let modules = modules_for(&[
+            "/etc/asterisk".into(),
+            "/var/spool/asterisk/voicemail".into(),
+        ])
+        .expect("modules");
+        let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["etc_asterisk", "var_spool_asterisk_voicemail"]);
+        assert!(matches!(
+            modules_for(&["/srv/a_b".into(), "/srv/a/b".into()]),
+            Err(FileSyncError::DuplicateModule { .. })
+        ));
+        assert!(matches!(
+            Module::for_path(Path::new("etc/asterisk")),
+            Err(FileSyncError::RelativePath(_))
+        ));
+        assert!(matches!(
+            Module::for_path(Path::new("/")),
+            Err(FileSyncError::ReservedPath(_))
+        ));
+    }
+
+    #[test]
+    fn settings_missing_from_the_file_take_their_defaults() {
+        let settings: FileSyncSettings =
+            serde_json::from_str(r#"{"paths": ["/etc/asterisk"], "port": 9873}"#).expect("parse");
+        assert_eq!(settings.paths, [PathBuf::from("/etc/asterisk")]);
+        assert_eq!(settings.port, 9873);
+        assert_eq!(
+            settings.debounce_ms,
+            FileSyncSettings::default().debounce_ms
+        );
+    }
+}
