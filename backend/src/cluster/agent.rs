@@ -1278,7 +1278,11 @@ mod tests {
     #[test]
     fn a_master_repairs_a_missing_or_misfit_cluster_ip_and_never_adds_it_blindly() {
         use Answered::{ByKernel, ByPequod};
-        type Case = (Result<Option<Answered>, &'static str>, Answered, Option<Repair>);
+        type Case = (
+            Result<Option<Answered>, &'static str>,
+            Answered,
+            Option<Repair>,
+        );
         let cases: [Case; 6] = [
             (Ok(None), ByPequod, Some(Repair::Missing)),
             (Ok(None), ByKernel, Some(Repair::Missing)),
