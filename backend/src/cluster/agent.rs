@@ -238,6 +238,8 @@ struct Runtime {
     release_error: Option<String>,
     /// Pequod's own ARP answers for the cluster IP, or why they cannot run.
     arp: Result<ArpResponder, String>,
+    /// The grace under way follows an isolation, not a start.
+    rejoining: bool,
 }
 
 impl Runtime {
@@ -474,11 +476,10 @@ impl Shared {
         let seen = self.view.borrow().clone();
         let (mut lamp, mut lamp_reasons) = lamp::lamp(&failures, &self.checks());
         // A cluster warning (a link down, the slave gone) is worth a yellow lamp.
-        if let Some(warning) = seen
-            .last_decision
-            .as_ref()
-            .filter(|d| d.action == decide::Action::Warn && node.role != Role::Standalone)
-        {
+        if let Some(warning) = seen.last_decision.as_ref().filter(|d| {
+            matches!(d.action, decide::Action::Warn | decide::Action::Withhold)
+                && node.role != Role::Standalone
+        }) {
             if lamp == Lamp::Green {
                 lamp = Lamp::Yellow;
             }
@@ -615,6 +616,7 @@ impl Executor {
             services_fault: None,
             release_error: None,
             arp,
+            rejoining: false,
         });
         Ok(())
     }
@@ -726,6 +728,9 @@ impl Executor {
         if let Some(old) = runtime.as_mut().and_then(|rt| rt.heartbeats.take()) {
             old.stop().await;
         }
+        if let Some(Ok(arp)) = runtime.as_ref().map(|rt| &rt.arp) {
+            arp.gate().close();
+        }
         if let (Some(rt), Role::Master) = (runtime, self.node.role) {
             if let Err(err) = services::stop_all(&self.shared.settings.services).await {
                 tracing::error!(error = format!("{err:#}"), "stopping services at shutdown");
@@ -755,6 +760,7 @@ impl Executor {
             &health,
             &decision,
             now,
+            self.shared.interval(),
             self.shared.dead_after(),
         );
         let changed = self.publish(view, &decision);
@@ -857,6 +863,7 @@ impl Executor {
             vip: vip_presence.clone(),
             peer: peer.clone(),
             startup: rt.startup.clone(),
+            rejoining: rt.rejoining,
         };
         let health = Health {
             telephony,
@@ -948,14 +955,27 @@ impl Executor {
             Action::Withhold => {
                 rt.startup = Startup::Withheld;
                 rt.grace_until = None;
+                rt.rejoining = false;
+                if rt.arp.is_err() {
+                    // Without the responder the kernel answers for the address as long
+                    // as it is there: withholding means removing it. Resuming adds it.
+                    if let Err(err) = vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
+                        tracing::error!(
+                            error = format!("{err:#}"),
+                            "could not withhold the cluster IP"
+                        );
+                    }
+                }
             }
             Action::Rejoin => {
+                rt.rejoining = true;
                 rt.startup = Startup::Grace;
                 rt.grace_until =
                     Some(now + Duration::from_millis(self.shared.settings.startup_grace_ms));
             }
             Action::ResumeMaster => {
                 rt.startup = Startup::Settled;
+                rt.rejoining = false;
                 let mut log = vec![decision.reason.clone()];
                 let (claimed, failed) = self.claim(rt).await;
                 log.extend(claimed);
@@ -1044,6 +1064,13 @@ impl Executor {
                 spawn_announce(rt.telephony_interface.clone(), rt.cluster_ip);
                 rt.last_announce = Some(Instant::now());
                 log.push("sent gratuitous ARP".into());
+                // Answer for it while the services start, rather than from the next
+                // cycle on: the claim is this node's, and the cycle after it keeps
+                // the gate as decide() says.
+                if let Ok(arp) = &rt.arp {
+                    arp.gate()
+                        .open_until(Instant::now() + self.shared.dead_after() / 2);
+                }
             }
             // The cycle adds the missing IP again and reports Cluster Status until then.
             Err(err) => failed.push(format!("could not add the cluster IP: {err:#}")),
@@ -1121,6 +1148,11 @@ impl Executor {
     /// complete, if it did not; the job is failed then, and a cluster IP left behind
     /// is released by the next cycles.
     async fn step_down(&mut self, rt: &mut Runtime, reason: &str) -> Result<(), String> {
+        // Silent from the first moment: the slave may take over before this ends.
+        if let Ok(arp) = &rt.arp {
+            arp.gate().close();
+        }
+        rt.rejoining = false;
         // No retry may start the services again behind the stop.
         rt.services_fault = None;
         rt.arp_probe = None;
@@ -1188,23 +1220,31 @@ struct Observation {
 
 /// Opens or closes the ARP responder's gate for this cycle's decision. Set before the
 /// decision is carried out: a master about to step down is silent from now on. Open,
-/// it closes by itself half a `dead_after` later, before the slave could declare this
-/// node dead, unless the next cycle opens it again.
+/// it closes by itself ([`gate_span`]) before the slave could declare this node dead,
+/// unless the next cycle opens it again.
 fn set_arp_gate(
     rt: &Runtime,
     snapshot: &Snapshot,
     health: &Health,
     decision: &Decision,
     now: Instant,
+    interval: Duration,
     dead_after: Duration,
 ) {
     if let Ok(arp) = &rt.arp {
         if decide::answers_arp(snapshot, health, decision) {
-            arp.gate().open_until(now + dead_after / 2);
+            arp.gate().open_until(now + gate_span(interval, dead_after));
         } else {
             arp.gate().close();
         }
     }
+}
+
+/// How long one cycle keeps the gate open: until a tick before the slave could call
+/// this node dead (its last heartbeat left at about the cycle), and at least half a
+/// `dead_after`, so a tick a little late leaves no gap in the answers.
+fn gate_span(interval: Duration, dead_after: Duration) -> Duration {
+    dead_after.saturating_sub(interval).max(dead_after / 2)
 }
 
 /// Why a settled master adds its cluster IP again.
@@ -1349,6 +1389,18 @@ mod tests {
         };
         let stranger = NodeId(uuid::Uuid::from_u128(3));
         assert_eq!(takeover_config(&lone, stranger), (lone.clone(), None));
+    }
+
+    #[test]
+    fn the_gate_closes_a_tick_before_the_slave_could_call_this_node_dead() {
+        let ms = Duration::from_millis;
+        assert_eq!(gate_span(ms(100), ms(600)), ms(500));
+        assert_eq!(gate_span(ms(50), ms(200)), ms(150), "the fast profile");
+        assert_eq!(
+            gate_span(ms(100), ms(150)),
+            ms(75),
+            "at least half a dead_after"
+        );
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub peer: Option<PeerView>,
     /// Where the node stands after a start with a stored role of master.
     pub startup: Startup,
+    /// The grace under way follows an isolation ([`Startup::Withheld`]), not a start:
+    /// a master that kept its duties, not a former one coming back.
+    pub rejoining: bool,
 }
 
 /// Whether this node holds the cluster IP, as read from its own interface.
@@ -336,12 +339,22 @@ fn decide_master(s: &Snapshot, health: &Health) -> Decision {
     };
     let healthy_slave = s.peer.as_ref().filter(|p| p.is_healthy_slave());
     if let Some(fault) = fault {
-        let decision = match healthy_slave {
+        // What keeps the responder from running (no CAP_NET_RAW, a read-only /proc)
+        // is the same on the slave as a rule: handing over would drop the calls for
+        // nothing. Cluster Status says so; the kernel answers meanwhile.
+        let fixable_by_slave = !matches!(fault, ClusterFault::ArpResponder(_));
+        let decision = match healthy_slave.filter(|_| fixable_by_slave) {
             Some(slave) => Decision::new(
                 Action::StepDown,
                 format!(
                     "Cluster Status failed ({fault}), so this master steps down for {}.",
                     slave.hostname
+                ),
+            ),
+            None if !fixable_by_slave => Decision::new(
+                Action::Warn,
+                format!(
+                    "Cluster Status failed ({fault}), which a slave could not do better, so this node stays master."
                 ),
             ),
             None => Decision::new(
@@ -455,6 +468,24 @@ fn resume_or_not(s: &Snapshot, health: &Health, arp: &ArpProbe) -> Decision {
                 peer.hostname
             ),
         );
+    }
+    if s.rejoining && health.telephony == Reachability::Unreachable {
+        // Still cut off: back to withholding rather than to standby, so a master whose
+        // slave is gone keeps its duties for when the network returns. With the slave
+        // heard again, it resumes and the rules of a settled master decide.
+        return match s.peer.as_ref().filter(|p| p.alive()) {
+            None => Decision::new(
+                Action::Withhold,
+                "This master still reaches neither the telephony gateway nor its slave, so it stops answering for the cluster IP again.",
+            ),
+            Some(peer) => Decision::new(
+                Action::ResumeMaster,
+                format!(
+                    "{} is heard again and no other master answers, so this master resumes its duties.",
+                    peer.hostname
+                ),
+            ),
+        };
     }
     match health.telephony {
         Reachability::Unreachable => Decision::new(
@@ -651,6 +682,7 @@ mod tests {
             },
             peer,
             startup: Startup::Settled,
+            rejoining: false,
         }
     }
 
@@ -1387,6 +1419,43 @@ mod tests {
                 health: telephony(Reachability::Unreachable),
                 expected: Action::Warn,
                 reason_mentions: "no slave reaches it",
+            },
+            Scenario {
+                name: "rejoining master at the end of its grace, still isolated: withholds again",
+                snapshot: Snapshot {
+                    rejoining: true,
+                    ..restarted(
+                        Startup::GraceOver {
+                            arp: ArpProbe::Free,
+                        },
+                        slave_ok().map(dead),
+                    )
+                },
+                health: telephony(Reachability::Unreachable),
+                expected: Action::Withhold,
+                reason_mentions: "again",
+            },
+            Scenario {
+                name: "rejoining master hears its slave but not the gateway: resumes",
+                snapshot: Snapshot {
+                    rejoining: true,
+                    ..restarted(
+                        Startup::GraceOver {
+                            arp: ArpProbe::Free,
+                        },
+                        slave_ok(),
+                    )
+                },
+                health: telephony(Reachability::Unreachable),
+                expected: Action::ResumeMaster,
+                reason_mentions: "heard again",
+            },
+            Scenario {
+                name: "Pequod cannot answer ARP itself, healthy slave: Cluster Status fails, no handover",
+                snapshot: node(Role::Master, 3, slave_ok()),
+                health: fault(ClusterFault::ArpResponder("no CAP_NET_RAW".into())),
+                expected: Action::Warn,
+                reason_mentions: "could not do better",
             },
             Scenario {
                 name: "master with a dead slave and an unprobed gateway: not isolated",

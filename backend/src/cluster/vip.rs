@@ -102,14 +102,17 @@ pub async fn add(interface: &str, ip: ClusterIp, answered: Answered) -> anyhow::
             Answered::ByKernel => (ip.prefix_len, AddressScope::Universe),
         };
         let present = read(&handle, index, ip).await?;
-        let fitting = present
-            .iter()
-            .any(|m| m.header.prefix_len == prefix_len && m.header.scope == scope);
+        let fits = |m: &netlink_packet_route::address::AddressMessage| {
+            m.header.prefix_len == prefix_len && m.header.scope == scope
+        };
+        let fitting = present.iter().any(fits);
+        // Any other copy goes, also beside a fitting one: a kernel-answered copy
+        // would answer ARP whatever the responder does.
+        for message in present.into_iter().filter(|m| !fits(m)) {
+            delete(&handle, message, interface, ip).await?;
+        }
         if fitting {
             return Ok(());
-        }
-        for message in present {
-            delete(&handle, message, interface, ip).await?;
         }
         let mut request = handle
             .address()
