@@ -1068,8 +1068,8 @@ impl Executor {
                 // cycle on: the claim is this node's, and the cycle after it keeps
                 // the gate as decide() says.
                 if let Ok(arp) = &rt.arp {
-                    arp.gate()
-                        .open_until(Instant::now() + self.shared.dead_after() / 2);
+                    let span = gate_span(self.shared.interval(), self.shared.dead_after());
+                    arp.gate().open_until(Instant::now() + span);
                 }
             }
             // The cycle adds the missing IP again and reports Cluster Status until then.

@@ -151,10 +151,7 @@ fn quiet_kernel(interface: &str) -> anyhow::Result<()> {
 }
 
 async fn port_of(interface: &str) -> anyhow::Result<Port> {
-    let (connection, handle, _) =
-        rtnetlink::new_connection().context("opening a netlink socket")?;
-    let task = tokio::spawn(connection);
-    let result = async {
+    super::vip::with_handle(|handle| async move {
         let link = handle
             .link()
             .get()
@@ -172,14 +169,12 @@ async fn port_of(interface: &str) -> anyhow::Result<Port> {
                 _ => None,
             })
             .with_context(|| format!("interface {interface} has no Ethernet address"))?;
-        anyhow::Ok(Port {
+        Ok(Port {
             index: link.header.index,
             mac,
         })
-    }
-    .await;
-    task.abort();
-    result
+    })
+    .await
 }
 
 fn serve(

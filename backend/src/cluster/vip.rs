@@ -42,7 +42,8 @@ async fn existing_link(handle: &rtnetlink::Handle, interface: &str) -> anyhow::R
         .with_context(|| format!("interface {interface} does not exist"))
 }
 
-async fn with_handle<T, F, Fut>(f: F) -> anyhow::Result<T>
+/// Runs `f` with a netlink connection of its own, closed when it is done.
+pub(super) async fn with_handle<T, F, Fut>(f: F) -> anyhow::Result<T>
 where
     F: FnOnce(rtnetlink::Handle) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
@@ -65,7 +66,7 @@ pub async fn held(interface: &str, ip: ClusterIp) -> anyhow::Result<Option<Answe
         let Some(index) = link_index(&handle, interface).await? else {
             return Ok(None);
         };
-        let present = read(&handle, index, ip).await?;
+        let present = read(&handle, Some(index), ip).await?;
         if present.is_empty() {
             return Ok(None);
         }
@@ -101,7 +102,7 @@ pub async fn add(interface: &str, ip: ClusterIp, answered: Answered) -> anyhow::
             Answered::ByPequod => (32, AddressScope::Host),
             Answered::ByKernel => (ip.prefix_len, AddressScope::Universe),
         };
-        let present = read(&handle, index, ip).await?;
+        let present = read(&handle, Some(index), ip).await?;
         let fits = |m: &netlink_packet_route::address::AddressMessage| {
             m.header.prefix_len == prefix_len && m.header.scope == scope
         };
@@ -127,22 +128,23 @@ pub async fn add(interface: &str, ip: ClusterIp, answered: Answered) -> anyhow::
     .await
 }
 
+/// The copies of the cluster IP on one interface, or on every interface of the
+/// machine when `index` is `None`.
 async fn read(
     handle: &rtnetlink::Handle,
-    index: u32,
+    index: Option<u32>,
     ip: ClusterIp,
 ) -> anyhow::Result<Vec<netlink_packet_route::address::AddressMessage>> {
-    let mut addresses = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .set_address_filter(IpAddr::V4(ip.address))
-        .execute();
+    let mut request = handle.address().get();
+    if let Some(index) = index {
+        request = request.set_link_index_filter(index);
+    }
+    let mut addresses = request.set_address_filter(IpAddr::V4(ip.address)).execute();
     let mut found = Vec::new();
     while let Some(message) = addresses
         .try_next()
         .await
-        .context("reading the interface's addresses")?
+        .context("reading the addresses")?
     {
         found.push(message);
     }
@@ -170,7 +172,7 @@ pub async fn remove(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
         let Some(index) = link_index(&handle, interface).await? else {
             return Ok(());
         };
-        let present = read(&handle, index, ip)
+        let present = read(&handle, Some(index), ip)
             .await
             .with_context(|| format!("reading the addresses of {interface}"))?;
         for message in present {
@@ -245,25 +247,9 @@ pub async fn release_leftover(store: &dyn crate::storage::Store) -> anyhow::Resu
         return Ok(Leftover::NoCluster);
     };
     let ip = config.cluster_ip;
-    let find = |handle: rtnetlink::Handle| async move {
-        let mut addresses = handle
-            .address()
-            .get()
-            .set_address_filter(IpAddr::V4(ip.address))
-            .execute();
-        let mut found = Vec::new();
-        while let Some(message) = addresses
-            .try_next()
-            .await
-            .context("listing this machine's addresses")?
-        {
-            found.push(message);
-        }
-        anyhow::Ok(found)
-    };
     let interfaces = with_handle(|handle| async move {
         let mut interfaces = Vec::new();
-        for message in find(handle.clone()).await? {
+        for message in read(&handle, None, ip).await? {
             let index = message.header.index;
             let mut links = handle.link().get().match_index(index).execute();
             let name = match links.try_next().await {
@@ -284,7 +270,7 @@ pub async fn release_leftover(store: &dyn crate::storage::Store) -> anyhow::Resu
         }
         // Success only once a fresh read shows it gone: a false "released" would
         // leave a second holder answering ARP.
-        let left = find(handle).await?;
+        let left = read(&handle, None, ip).await?;
         anyhow::ensure!(
             left.is_empty(),
             "{ip} is still on this machine after removing it"
