@@ -15,6 +15,8 @@ use crate::checks::engine::ChecksSettings;
 use crate::cli::ServeArgs;
 use crate::cluster::settings::ClusterSettings;
 use crate::notify::MailSettings;
+use crate::sync::files::FileSyncSettings;
+use crate::sync::settings::DatabaseSettings;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -26,6 +28,12 @@ pub struct Settings {
     /// The SMTP server for notification mails (`PEQUOD_MAIL__<KEY>`).
     #[serde(default)]
     pub mail: MailSettings,
+    /// The telephony database Pequod runs and replicates; none without this section.
+    #[serde(default)]
+    pub database: Option<DatabaseSettings>,
+    /// The paths mirrored from the master to the slave.
+    #[serde(default)]
+    pub files: FileSyncSettings,
     /// Password for the `admin` user created on the first start (`PEQUOD_ADMIN_PASSWORD`).
     /// Ignored once the user exists.
     #[serde(default, skip_serializing)]
@@ -66,6 +74,8 @@ impl Default for Settings {
             cluster: ClusterSettings::default(),
             checks: ChecksSettings::default(),
             mail: MailSettings::default(),
+            database: None,
+            files: FileSyncSettings::default(),
             admin_password: None,
         }
     }
@@ -78,6 +88,10 @@ impl Settings {
             .extract()
             .context("the settings are invalid (check the --config file and PEQUOD_* variables)")?;
         crate::checks::engine::definitions(&settings.checks.custom)?;
+        if let Some(database) = &settings.database {
+            database.validate().map_err(anyhow::Error::msg)?;
+        }
+        settings.files.modules()?;
         // Read verbatim: figment would turn a numeric-looking password into a number.
         settings.admin_password = std::env::var(ADMIN_PASSWORD_VAR)
             .ok()

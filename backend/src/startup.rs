@@ -73,12 +73,19 @@ impl Application {
         if interrupted > 0 {
             tracing::warn!(interrupted, "jobs were interrupted by the last stop");
         }
+        let data_sync = crate::sync::DataSync::new(
+            settings.database.clone(),
+            settings.files.clone(),
+            data_dir,
+            std::time::Duration::from_millis(settings.cluster.heartbeat_interval_ms.max(10)),
+        );
         let agent = Agent::new(
             store.clone(),
             events.clone(),
             jobs.clone(),
             settings.cluster.clone(),
             node,
+            data_sync,
         );
         let trusted_keys = TrustedKeys::new();
         for key in store.trusted_keys().await? {

@@ -34,6 +34,9 @@ use super::{lamp, probe, services};
 use crate::events::{DomainEvent, EventBus, Takeover};
 use crate::jobs::JobRunner;
 use crate::storage::{NodeRecord, StorageError, Store};
+use crate::sync::DataSync;
+use crate::sync::advert::Readiness;
+use crate::sync::service::Endpoint;
 
 /// What the API shows about the agent's latest cycle.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +88,8 @@ struct Shared {
     own: watch::Sender<OwnState>,
     /// The latest results of the health checks, for the lamp and Cluster Status.
     checks: std::sync::RwLock<Vec<pequod_api::checks::Check>>,
+    /// The database and files this node serves or mirrors.
+    sync: DataSync,
 }
 
 /// What the operations ask of the agent's task; each is answered once it is done.
@@ -109,6 +114,9 @@ enum Command {
     },
     /// The slave's half: the takeover that follows is the manual failover.
     ExpectHandover(oneshot::Sender<anyhow::Result<()>>),
+    /// A person forces this slave to take over although its database may lack
+    /// acknowledged commits (the master is gone).
+    ForceTakeover(oneshot::Sender<anyhow::Result<()>>),
     /// Let go of the master's duties and end the task.
     Shutdown(oneshot::Sender<()>),
 }
@@ -120,6 +128,8 @@ struct Executor {
     runtime: Option<Runtime>,
     /// Set by the master's "handover" before a manual failover.
     handover_until: Option<Instant>,
+    /// Set by a forced failover on the slave.
+    forced_until: Option<Instant>,
 }
 
 /// The titles of the jobs that record a takeover by this node (the notifier learns of a
@@ -195,6 +205,10 @@ struct StallGuard {
     dead_after: Duration,
     last_tick: Instant,
     stalled_until: Option<Instant>,
+    /// Time the task spent on its own work since the last tick (a takeover's
+    /// promotion, a service start): late for that reason is no pause of the process,
+    /// since the heartbeats run on their own tasks meanwhile.
+    busy: Duration,
 }
 
 impl StallGuard {
@@ -204,12 +218,20 @@ impl StallGuard {
             dead_after,
             last_tick: now,
             stalled_until: None,
+            busy: Duration::ZERO,
         }
+    }
+
+    /// Counts time the task spent working rather than waiting for its tick.
+    fn credit(&mut self, busy: Duration) {
+        self.busy += busy;
     }
 
     /// Called once per tick; whether the missed interval is ours.
     fn tick(&mut self, now: Instant) -> bool {
-        let late_by = now.saturating_duration_since(self.last_tick);
+        let late_by = now
+            .saturating_duration_since(self.last_tick)
+            .saturating_sub(std::mem::take(&mut self.busy));
         if late_by > self.interval + self.dead_after / 2 {
             tracing::warn!(?late_by, "the agent's loop ran late");
             let until = now + self.dead_after;
@@ -266,6 +288,7 @@ impl Agent {
         jobs: JobRunner,
         settings: ClusterSettings,
         node: NodeRecord,
+        sync: DataSync,
     ) -> Self {
         let (own, _) = watch::channel(OwnState {
             hostname: node.hostname.to_string(),
@@ -273,6 +296,7 @@ impl Agent {
             epoch: node.epoch,
             reaches_telephony: true,
             holds_vip: false,
+            database: None,
         });
         let shared = Arc::new(Shared {
             store,
@@ -283,6 +307,7 @@ impl Agent {
             view: watch::channel(AgentView::default()).0,
             own,
             checks: std::sync::RwLock::new(Vec::new()),
+            sync,
         });
         let (commands, receiver) = mpsc::channel(16);
         let executor = Executor {
@@ -290,6 +315,7 @@ impl Agent {
             node,
             runtime: None,
             handover_until: None,
+            forced_until: None,
         };
         tokio::spawn(executor.run(receiver));
         Self { shared, commands }
@@ -331,6 +357,17 @@ impl Agent {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// The database and files this node serves or mirrors.
+    pub fn data_sync(&self) -> &DataSync {
+        &self.shared.sync
+    }
+
+    /// A person forces this slave to take over (the master is gone, its database may
+    /// lack acknowledged commits): the next cycle that would take over does.
+    pub async fn force_takeover(&self) -> anyhow::Result<()> {
+        self.ask(Command::ForceTakeover).await
     }
 
     pub async fn node(&self) -> NodeRecord {
@@ -532,6 +569,9 @@ impl Executor {
         });
         let Some(config) = config.filter(|_| node.role != Role::Standalone) else {
             self.shared.view.send_modify(|view| view.cluster_ip = None);
+            if let Err(err) = self.shared.sync.stand_by().await {
+                tracing::error!(error = %err, "stopping data sync");
+            }
             return Ok(());
         };
         let me = config
@@ -602,6 +642,30 @@ impl Executor {
         self.shared
             .view
             .send_modify(|view| view.cluster_ip = Some(cluster_ip));
+        // What the role serves of the data; a master in its start-up grace starts its
+        // database when it claims the cluster IP again, not before.
+        let sync = &self.shared.sync;
+        let secret = config.secret.clone();
+        let result = match (node.role, config.peer_of(node.id)) {
+            (Role::Slave, Some(master)) => sync
+                .serve_as_slave(&endpoint(&me), &endpoint(master), &secret)
+                .await
+                .map(drop),
+            (Role::Slave, None) => Ok(()),
+            (Role::Master, _) if startup == Startup::Settled => sync
+                .serve_as_master(
+                    &endpoint(&me),
+                    active_slave(&config, node.id).as_ref(),
+                    &secret,
+                )
+                .await
+                .map(drop),
+            (Role::Master, _) => Ok(()),
+            (Role::Standby | Role::Standalone, _) => sync.stand_by().await,
+        };
+        if let Err(err) = result {
+            tracing::error!(error = %err, role = node.role.as_str(), "data sync could not serve the role");
+        }
         self.runtime = Some(Runtime {
             config,
             cluster_ip,
@@ -642,6 +706,7 @@ impl Executor {
                             tracing::error!(error = format!("{err:#}"), "agent cycle failed");
                         }
                     }
+                    guard.credit(now.elapsed());
                 }
                 command = commands.recv() => match command {
                     Some(Command::Shutdown(reply)) => {
@@ -649,7 +714,11 @@ impl Executor {
                         let _ = reply.send(());
                         return;
                     }
-                    Some(command) => self.handle(command).await,
+                    Some(command) => {
+                        let started = Instant::now();
+                        self.handle(command).await;
+                        guard.credit(started.elapsed());
+                    }
                     None => return,
                 },
             }
@@ -701,6 +770,19 @@ impl Executor {
                 };
                 let _ = reply.send(result);
             }
+            Command::ForceTakeover(reply) => {
+                let role = self.node.role;
+                let result = if role == Role::Slave {
+                    self.forced_until = Some(Instant::now() + HANDOVER_WINDOW);
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "this node is {} and cannot take over",
+                        role.as_str()
+                    ))
+                };
+                let _ = reply.send(result);
+            }
             Command::Shutdown(reply) => {
                 self.shutdown().await;
                 let _ = reply.send(());
@@ -731,9 +813,18 @@ impl Executor {
         if let Some(Ok(arp)) = runtime.as_ref().map(|rt| &rt.arp) {
             arp.gate().close();
         }
+        if self.node.role != Role::Master
+            && let Err(err) = self.shared.sync.stand_by().await
+        {
+            tracing::error!(error = %err, "stopping data sync at shutdown");
+        }
         if let (Some(rt), Role::Master) = (runtime, self.node.role) {
             if let Err(err) = services::stop_all(&self.shared.settings.services).await {
                 tracing::error!(error = format!("{err:#}"), "stopping services at shutdown");
+            }
+            // No commit after the cluster IP is gone: the slave may take over.
+            if let Err(err) = self.shared.sync.stand_by().await {
+                tracing::error!(error = %err, "refusing writes at shutdown");
             }
             if let Err(err) = vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
                 tracing::error!(
@@ -794,6 +885,7 @@ impl Executor {
                     .unwrap_or_default()
         };
         let mut peer_link_heartbeats = Vec::new();
+        let mut advert = None;
         let (peer, peer_last, peer_holds_vip) = match (&rt.heartbeats, rt.config.peer_of(node.id)) {
             (Some(hb), Some(member)) => {
                 let links = hb.peer.lock().await;
@@ -816,11 +908,23 @@ impl Executor {
                     reaches_telephony: latest.as_ref().is_some_and(|h| h.reaches_telephony),
                 };
                 let last = last_seen.map(wall_clock);
-                let vip = view.alive() && latest.is_some_and(|h| h.holds_vip);
+                let vip = view.alive() && latest.as_ref().is_some_and(|h| h.holds_vip);
+                advert = latest.as_ref().and_then(|h| h.database);
                 (Some(view), last, vip)
             }
             _ => (None, None, false),
         };
+        self.shared
+            .sync
+            .set_peer_alive(peer.as_ref().is_some_and(PeerView::alive));
+        let database = if node.role == Role::Slave {
+            self.shared.sync.readiness(advert.as_ref())
+        } else {
+            Readiness::NotManaged
+        };
+        let forced = self
+            .forced_until
+            .is_some_and(|until| Instant::now() < until);
 
         self.advance_startup(rt, now).await;
 
@@ -869,6 +973,8 @@ impl Executor {
             telephony,
             loop_stalled: stalled,
             cluster_fault,
+            database,
+            forced,
         };
         let view = AgentView {
             peer,
@@ -904,6 +1010,7 @@ impl Executor {
         }
         let node = &self.node;
         let (telephony, holds_vip) = (view.telephony, view.holds_vip);
+        let advert = self.shared.sync.advert();
         self.shared.view.send_replace(AgentView {
             last_decision: Some(decision.clone()),
             ..view
@@ -914,6 +1021,7 @@ impl Executor {
             own.reaches_telephony = telephony.heartbeat_bit();
             own.holds_vip = holds_vip;
             own.hostname = node.hostname.to_string();
+            own.database = advert;
         });
         changed
     }
@@ -923,10 +1031,15 @@ impl Executor {
         match decision.action {
             Action::Stay | Action::Warn => {}
             Action::TakeOver => {
+                let forced = self
+                    .forced_until
+                    .take()
+                    .is_some_and(|until| Instant::now() < until);
                 let manual = self
                     .handover_until
                     .take()
-                    .is_some_and(|until| Instant::now() < until);
+                    .is_some_and(|until| Instant::now() < until)
+                    || forced;
                 self.take_over(rt, &decision.reason, manual).await;
             }
             Action::StepDown => {
@@ -1067,15 +1180,29 @@ impl Executor {
                 // Answer for it while the services start, rather than from the next
                 // cycle on: the claim is this node's, and the cycle after it keeps
                 // the gate as decide() says.
-                if let Ok(arp) = &rt.arp {
-                    let span = gate_span(self.shared.interval(), self.shared.dead_after());
-                    arp.gate().open_until(Instant::now() + span);
-                }
+                self.reopen_gate(rt);
             }
             // The cycle adds the missing IP again and reports Cluster Status until then.
             Err(err) => failed.push(format!("could not add the cluster IP: {err:#}")),
         }
-        match services::start_all(&self.shared.settings.services).await {
+        // The database is primary before the services that write to it start.
+        let me = rt.config.member(self.node.id).map(endpoint);
+        if let Some(me) = me {
+            let slave = active_slave(&rt.config, self.node.id);
+            match self
+                .shared
+                .sync
+                .serve_as_master(&me, slave.as_ref(), &rt.config.secret)
+                .await
+            {
+                Ok(lines) => log.extend(lines),
+                Err(err) => failed.push(format!("the database could not become primary: {err}")),
+            }
+            self.reopen_gate(rt);
+        }
+        let started = services::start_all(&self.shared.settings.services).await;
+        self.reopen_gate(rt);
+        match started {
             Ok(()) => {
                 rt.services_fault = None;
                 log.push(format!(
@@ -1090,6 +1217,15 @@ impl Executor {
         }
         log.extend(failed.iter().cloned());
         (log, (!failed.is_empty()).then(|| failed.join("; ")))
+    }
+
+    /// Keeps answering ARP through a claim's slow steps (a promotion, the services):
+    /// the claim is this node's, and the cycle after it keeps the gate as decide() says.
+    fn reopen_gate(&self, rt: &Runtime) {
+        if let Ok(arp) = &rt.arp {
+            let span = gate_span(self.shared.interval(), self.shared.dead_after());
+            arp.gate().open_until(Instant::now() + span);
+        }
     }
 
     /// Slave → master: a new epoch, the cluster IP, the services; the old master is
@@ -1161,6 +1297,13 @@ impl Executor {
         match services::stop_all(&self.shared.settings.services).await {
             Ok(()) => log.push("stopped the managed services".into()),
             Err(err) => failed.push(format!("stopping services: {err:#}")),
+        }
+        // No commit on this node once the cluster IP may be someone else's.
+        if self.shared.sync.manages_database() {
+            match self.shared.sync.refuse_writes().await {
+                Ok(()) => log.push("the database refuses writes (stopped)".into()),
+                Err(err) => failed.push(format!("the database could not be stopped: {err}")),
+            }
         }
         match vip::remove(&rt.telephony_interface, rt.cluster_ip).await {
             Ok(()) => log.push(format!("released {}", rt.cluster_ip)),
@@ -1287,6 +1430,22 @@ fn takeover_config(config: &ClusterConfig, me: NodeId) -> (ClusterConfig, Option
     config.master = new_master;
     config.slave = Some(old_master);
     (config, Some(previous))
+}
+
+/// A member as data sync knows it.
+fn endpoint(member: &Member) -> Endpoint {
+    Endpoint {
+        hostname: member.hostname.to_string(),
+        sync_ip: member.sync_ip,
+    }
+}
+
+/// The slave that replicates from this master, if one is active.
+fn active_slave(config: &ClusterConfig, me: pequod_api::NodeId) -> Option<Endpoint> {
+    config
+        .peer_of(me)
+        .filter(|peer| peer.state == SlaveState::Active)
+        .map(endpoint)
 }
 
 fn spawn_announce(interface: String, ip: ClusterIp) {
@@ -1426,6 +1585,19 @@ mod tests {
             assert!(guard.tick(at), "{:?} after the resume", at - resume);
         }
         assert!(!guard.tick(resume + DEAD_AFTER + INTERVAL));
+    }
+
+    #[test]
+    fn the_tasks_own_work_is_no_stall() {
+        let interval = Duration::from_millis(100);
+        let dead_after = Duration::from_millis(600);
+        let start = Instant::now();
+        let mut guard = StallGuard::new(interval, dead_after, start);
+        // A takeover that promoted the database for 900 ms made the next tick late.
+        guard.credit(Duration::from_millis(900));
+        assert!(!guard.tick(start + Duration::from_millis(1000)));
+        // The same lateness without work of its own is a pause.
+        assert!(guard.tick(start + Duration::from_millis(2000)));
     }
 
     #[test]

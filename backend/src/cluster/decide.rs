@@ -11,6 +11,7 @@ use pequod_api::NodeId;
 use pequod_api::cluster::Role;
 
 pub use super::probe::Reachability;
+pub use crate::sync::advert::Readiness;
 
 /// What this node believes about the cluster at the start of a cycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +121,10 @@ pub struct Health {
     pub loop_stalled: bool,
     /// Why the agent cannot keep the master's duties, if it cannot.
     pub cluster_fault: Option<ClusterFault>,
+    /// On a slave: whether its database has every commit the master acknowledged.
+    pub database: Readiness,
+    /// A person forced this slave to take over whatever its database lacks.
+    pub forced: bool,
 }
 
 /// Why Cluster Status fails on a master.
@@ -506,9 +511,45 @@ fn resume_or_not(s: &Snapshot, health: &Health, arp: &ArpProbe) -> Decision {
 fn decide_slave(s: &Snapshot, health: &Health) -> Decision {
     let decision = slave_duties(s, health);
     if decision.action == Action::TakeOver {
-        return decision;
+        return mind_the_database(decision, health);
     }
     release_if_held(s).unwrap_or(decision)
+}
+
+/// A takeover promotes the slave's database: never automatically when it lacks a
+/// commit the master acknowledged (or cannot tell), unless a person forces it.
+fn mind_the_database(decision: Decision, health: &Health) -> Decision {
+    let Decision { reason, cause, .. } = decision;
+    let reason = reason.trim_end_matches('.');
+    let keep = |text: String| Decision {
+        action: Action::TakeOver,
+        reason: text,
+        cause,
+    };
+    match (&health.database, health.forced) {
+        (Readiness::NotManaged, _) => keep(format!("{reason}.")),
+        (Readiness::CaughtUp, _) => keep(format!(
+            "{reason}; its database has every commit the master acknowledged."
+        )),
+        (Readiness::Behind { bytes }, true) => keep(format!(
+            "{reason}, forced by a person although its database lacks {bytes} bytes of WAL with commits the master acknowledged: those commits are lost."
+        )),
+        (Readiness::Unknown(why), true) => keep(format!(
+            "{reason}, forced by a person although it cannot tell whether its database has every acknowledged commit ({why})."
+        )),
+        (Readiness::Behind { bytes }, false) => Decision::new(
+            Action::Warn,
+            format!(
+                "This slave would take over, but its database lacks {bytes} bytes of WAL with commits the master acknowledged, so it is not promoted automatically; a manual failover with force takes over and loses them."
+            ),
+        ),
+        (Readiness::Unknown(why), false) => Decision::new(
+            Action::Warn,
+            format!(
+                "This slave would take over, but it cannot tell whether its database has every commit the master acknowledged ({why}), so it is not promoted automatically; a manual failover with force takes over."
+            ),
+        ),
+    }
 }
 
 fn slave_duties(s: &Snapshot, health: &Health) -> Decision {
@@ -700,6 +741,16 @@ mod tests {
             telephony: Reachability::Reachable,
             loop_stalled: false,
             cluster_fault: None,
+            database: Readiness::NotManaged,
+            forced: false,
+        }
+    }
+
+    fn database(database: Readiness, forced: bool) -> Health {
+        Health {
+            database,
+            forced,
+            ..healthy()
         }
     }
 
@@ -765,6 +816,44 @@ mod tests {
                 health: healthy(),
                 expected: Action::TakeOver,
                 reason_mentions: "Master Node Alive",
+            },
+            Scenario {
+                name: "master dies, the slave's database has every acknowledged commit: takes over",
+                snapshot: node(Role::Slave, 3, master_ok().map(dead)),
+                health: database(Readiness::CaughtUp, false),
+                expected: Action::TakeOver,
+                reason_mentions: "every commit the master acknowledged",
+            },
+            Scenario {
+                name: "master dies, the slave's database lacks acknowledged commits: not promoted",
+                snapshot: node(Role::Slave, 3, master_ok().map(dead)),
+                health: database(Readiness::Behind { bytes: 8192 }, false),
+                expected: Action::Warn,
+                reason_mentions: "lacks 8192 bytes",
+            },
+            Scenario {
+                name: "master dies, the slave cannot read its own position: not promoted",
+                snapshot: node(Role::Slave, 3, master_ok().map(dead)),
+                health: database(
+                    Readiness::Unknown("the standby does not answer".into()),
+                    false,
+                ),
+                expected: Action::Warn,
+                reason_mentions: "cannot tell",
+            },
+            Scenario {
+                name: "master dies, a person forces the lagging slave: takes over and says what is lost",
+                snapshot: node(Role::Slave, 3, master_ok().map(dead)),
+                health: database(Readiness::Behind { bytes: 8192 }, true),
+                expected: Action::TakeOver,
+                reason_mentions: "forced by a person",
+            },
+            Scenario {
+                name: "a lagging slave of a healthy master just stays",
+                snapshot: node(Role::Slave, 3, master_ok()),
+                health: database(Readiness::Behind { bytes: 8192 }, false),
+                expected: Action::Stay,
+                reason_mentions: "both links",
             },
             Scenario {
                 name: "master dies while the slave's own loop stalled: no takeover this cycle",

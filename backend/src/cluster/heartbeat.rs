@@ -13,16 +13,18 @@ use hmac::{Hmac, Mac};
 use pequod_api::NodeId;
 use pequod_api::cluster::Role;
 use sha2::Sha256;
+
+use crate::sync::advert::DatabaseAdvert;
 use tokio::net::UdpSocket;
 use tokio::sync::{Mutex, watch};
 
 type HmacSha256 = Hmac<Sha256>;
 
 const MAGIC: &[u8; 4] = b"PQHB";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const MAC_LEN: usize = 32;
 /// Everything before the host name.
-const FIXED_LEN: usize = 4 + 1 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 8 + 1;
+const FIXED_LEN: usize = 4 + 1 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 8 + 8 + 1;
 
 /// The two links between the nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,6 +71,9 @@ pub struct Heartbeat {
     pub epoch: u64,
     pub reaches_telephony: bool,
     pub holds_vip: bool,
+    /// The master's database: whether commits wait for the slave, and how far they
+    /// have been acknowledged (`None` from a node that runs no primary).
+    pub database: Option<DatabaseAdvert>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,12 +123,18 @@ impl Heartbeat {
         out.push(VERSION);
         out.push(self.link.code());
         out.push(role_code(self.role));
-        out.push(u8::from(self.reaches_telephony) | (u8::from(self.holds_vip) << 1));
+        out.push(
+            u8::from(self.reaches_telephony)
+                | (u8::from(self.holds_vip) << 1)
+                | (u8::from(self.database.is_some()) << 2)
+                | (u8::from(self.database.is_some_and(|d| d.waits_for_slave)) << 3),
+        );
         out.extend_from_slice(self.node_id.0.as_bytes());
         out.extend_from_slice(&self.boot_id.to_be_bytes());
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.sent_at_ms.to_be_bytes());
         out.extend_from_slice(&self.epoch.to_be_bytes());
+        out.extend_from_slice(&self.database.map_or(0, |d| d.acknowledged).to_be_bytes());
         out.push(name.len() as u8);
         out.extend_from_slice(name);
         let mut mac = mac(secret);
@@ -168,6 +179,10 @@ impl Heartbeat {
             seq: u64_at(32),
             sent_at_ms: u64_at(40),
             epoch: u64_at(48),
+            database: (body[7] & 4 != 0).then(|| DatabaseAdvert {
+                waits_for_slave: body[7] & 8 != 0,
+                acknowledged: u64_at(56),
+            }),
             hostname: String::from_utf8_lossy(&body[FIXED_LEN..]).into_owned(),
         })
     }
@@ -206,6 +221,7 @@ pub struct OwnState {
     pub epoch: u64,
     pub reaches_telephony: bool,
     pub holds_vip: bool,
+    pub database: Option<DatabaseAdvert>,
 }
 
 /// One link's sockets: our address on it, and the peer's.
@@ -361,6 +377,7 @@ async fn send(
             epoch: state.epoch,
             reaches_telephony: state.reaches_telephony,
             holds_vip: state.holds_vip,
+            database: state.database,
         };
         // A down link makes sends fail; the receiver side notices the silence.
         if let Err(err) = socket.send_to(&hb.encode(&secret), to).await {
@@ -433,6 +450,7 @@ mod tests {
             epoch: 3,
             reaches_telephony: true,
             holds_vip: true,
+            database: None,
         }
     }
 
@@ -440,6 +458,16 @@ mod tests {
     fn a_heartbeat_survives_the_round_trip() {
         let hb = beat(9);
         assert_eq!(Heartbeat::decode(&hb.encode(SECRET), SECRET), Ok(hb));
+        for waits_for_slave in [false, true] {
+            let hb = Heartbeat {
+                database: Some(DatabaseAdvert {
+                    waits_for_slave,
+                    acknowledged: 0x16_B374_D848,
+                }),
+                ..beat(10)
+            };
+            assert_eq!(Heartbeat::decode(&hb.encode(SECRET), SECRET), Ok(hb));
+        }
     }
 
     #[test]
@@ -544,6 +572,7 @@ mod tests {
             epoch: 1,
             reaches_telephony: true,
             holds_vip: false,
+            database: None,
         };
         let a_ip: IpAddr = [127, 0, 0, 1].into();
         let b_ip: IpAddr = [127, 0, 0, 2].into();

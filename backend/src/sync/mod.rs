@@ -5,6 +5,10 @@
 //! on the slave, pushes from the master on every change and in periodic full passes,
 //! and the manifests that Filesystem Sync compares.
 
+pub mod advert;
 pub mod files;
 pub mod postgres;
+pub mod service;
 pub mod settings;
+
+pub use service::DataSync;

@@ -83,6 +83,8 @@ pub enum PostgresError {
     Timeout(&'static str),
     #[error("the server is a standby; this needs the primary")]
     NotPrimary,
+    #[error("the server is not a standby")]
+    NotStandby,
     #[error("the data directory {0} is not empty")]
     DataDirNotEmpty(PathBuf),
     #[error("unexpected output from {program}: {detail}")]
@@ -101,7 +103,7 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Postgre
 }
 
 /// A position in the write-ahead log, as PostgreSQL writes it (`16/B374D848`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Lsn(pub u64);
 
 impl FromStr for Lsn {
@@ -223,6 +225,9 @@ pub struct DivergedWal {
     pub to: Lsn,
     /// Transactions committed in that range, which the new primary does not have.
     pub commits: usize,
+    /// Where the old primary's WAL was kept before the rewind, so what was cut off
+    /// can still be read (`pg_waldump`); `None` when it could not be copied.
+    pub kept: Option<PathBuf>,
 }
 
 /// Why an old primary was rebuilt from a fresh copy instead of rewound.
@@ -249,8 +254,100 @@ pub enum RewindOutcome {
     /// Rewound with `pg_rewind`; `diverged` is `None` when its history was already the
     /// new primary's (a clean switchover), else the range it had to give up.
     Rewound { diverged: Option<DivergedWal> },
-    /// Copied anew with `pg_basebackup`.
-    Rebuilt { why: RebuildReason },
+    /// Copied anew with `pg_basebackup`; the old data directory, if there was one,
+    /// was moved to `kept` rather than deleted.
+    Rebuilt {
+        why: RebuildReason,
+        kept: Option<PathBuf>,
+    },
+}
+
+/// What the primary sees of its standby's connection, each durability round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicationSeen {
+    /// The standby's walsender is in the `streaming` state.
+    pub streaming: bool,
+    /// The primary's flushed WAL (what commits without a standby have reached).
+    pub flushed: Lsn,
+    /// What the standby confirmed to have flushed.
+    pub standby_flushed: Option<Lsn>,
+    /// WAL the standby has not yet flushed.
+    pub lag_bytes: u64,
+    /// How long ago the standby last answered.
+    pub reply_age: Option<Duration>,
+    pub replay_lag: Option<Duration>,
+    /// The longest a session has waited for the standby to confirm its commit.
+    pub longest_sync_wait: Option<Duration>,
+}
+
+/// The primary's view of `standby`, in one round trip.
+pub fn replication_state<'a>(
+    conn: &'a mut PgConnection,
+    standby: &'a StandbyName,
+) -> futures_util::future::BoxFuture<'a, Result<ReplicationSeen>> {
+    Box::pin(replication_state_now(conn, standby))
+}
+
+async fn replication_state_now(
+    conn: &mut PgConnection,
+    standby: &StandbyName,
+) -> Result<ReplicationSeen> {
+    let row: (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+    ) = sqlx::query_as(
+        "SELECT pg_current_wal_flush_lsn()::text,
+                    r.state::text,
+                    r.flush_lsn::text,
+                    extract(epoch FROM clock_timestamp() - r.reply_time)::float8,
+                    extract(epoch FROM r.replay_lag)::float8,
+                    (SELECT extract(epoch FROM max(clock_timestamp() - state_change))::float8
+                       FROM pg_stat_activity WHERE wait_event = 'SyncRep')
+             FROM (SELECT 1) AS one
+             LEFT JOIN pg_stat_replication r ON r.application_name = $1",
+    )
+    .bind(standby.as_str().to_owned())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql("reading the replication state"))?;
+    let (flushed, state, standby_flushed, reply_age, replay_lag, waited) = row;
+    let flushed = parse_lsn("postgres", &flushed)?;
+    let standby_flushed = standby_flushed
+        .map(|lsn| parse_lsn("postgres", &lsn))
+        .transpose()?;
+    let seconds = |s: Option<f64>| s.map(|s| Duration::from_secs_f64(s.max(0.0)));
+    Ok(ReplicationSeen {
+        streaming: state.as_deref() == Some("streaming"),
+        flushed,
+        standby_flushed,
+        lag_bytes: flushed.0.saturating_sub(standby_flushed.map_or(0, |l| l.0)),
+        reply_age: seconds(reply_age),
+        replay_lag: seconds(replay_lag),
+        longest_sync_wait: seconds(waited),
+    })
+}
+
+/// What this standby has received from its primary (what it replayed, before the
+/// first byte arrives after a start).
+pub fn received_lsn(conn: &mut PgConnection) -> futures_util::future::BoxFuture<'_, Result<Lsn>> {
+    Box::pin(received_lsn_now(conn))
+}
+
+async fn received_lsn_now(conn: &mut PgConnection) -> Result<Lsn> {
+    let lsn: Option<String> = sqlx::query_scalar(
+        "SELECT COALESCE(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql("reading the received WAL position"))?;
+    match lsn {
+        Some(lsn) => parse_lsn("postgres", &lsn),
+        None => Err(PostgresError::NotStandby),
+    }
 }
 
 /// How far a standby is behind. `None` where it cannot be told (no standby connected,
@@ -335,6 +432,57 @@ impl Postgres {
         self.data_dir().join("PG_VERSION").exists()
     }
 
+    /// Whether the data directory holds a database cluster.
+    pub fn is_initialized_dir(&self) -> bool {
+        self.is_initialized()
+    }
+
+    /// Whether the data directory is set up as a standby (it was copied or rewound
+    /// from a primary and not promoted since).
+    pub fn is_standby_configured(&self) -> bool {
+        self.is_initialized() && self.data_dir().join("standby.signal").exists()
+    }
+
+    /// Where an old data directory (or its WAL) is kept aside instead of deleted.
+    fn cut_off_dir(&self) -> PathBuf {
+        let mut name = self.data_dir().as_os_str().to_os_string();
+        name.push(format!(
+            ".cut-off-{}",
+            Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+        ));
+        PathBuf::from(name)
+    }
+
+    /// Removes what was kept aside longer ago than the settings keep it.
+    async fn prune_cut_off(&self) {
+        let Some(parent) = self.data_dir().parent() else {
+            return;
+        };
+        let Some(prefix) = self
+            .data_dir()
+            .file_name()
+            .map(|n| format!("{}.cut-off-", n.to_string_lossy()))
+        else {
+            return;
+        };
+        let keep = Duration::from_secs(self.settings.keep_cut_off_days.saturating_mul(86_400));
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > keep);
+            if old && entry.file_name().to_string_lossy().starts_with(&prefix) {
+                tracing::info!(path = %entry.path().display(), "removing data kept aside past its period");
+                let _ = tokio::fs::remove_dir_all(entry.path()).await;
+            }
+        }
+    }
+
     /// Makes this node's primary: a new database cluster with data checksums (so
     /// `pg_rewind` can work on it later) unless one is there, Pequod's configuration,
     /// started. Replication is admitted only after `configure_replication`.
@@ -389,26 +537,25 @@ impl Postgres {
         let password = quote_literal(credentials.password.expose_secret());
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-                .bind(&credentials.user)
+                .bind(credentials.user.clone())
                 .fetch_one(&mut conn)
                 .await
                 .map_err(sql("looking up the replication role"))?;
         let verb = if exists { "ALTER" } else { "CREATE" };
-        sqlx::raw_sql(&format!(
-            "{verb} ROLE {user} WITH LOGIN REPLICATION PASSWORD {password}"
-        ))
-        .execute(&mut conn)
+        batch(
+            &mut conn,
+            format!("{verb} ROLE {user} WITH LOGIN REPLICATION PASSWORD {password}"),
+        )
         .await
         .map_err(sql("creating the replication role"))?;
         // What pg_rewind reads from its source, and the checkpoint it needs first.
-        sqlx::raw_sql(&format!(
+        batch(&mut conn, format!(
             "GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO {user};
              GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO {user};
              GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO {user};
              GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO {user};
              GRANT pg_checkpoint TO {user};"
         ))
-        .execute(&mut conn)
         .await
         .map_err(sql("granting the replication role what pg_rewind needs"))?;
         Ok(())
@@ -422,7 +569,7 @@ impl Postgres {
             "SELECT pg_create_physical_replication_slot($1, true)
              WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
         )
-        .bind(standby.as_str())
+        .bind(standby.as_str().to_owned())
         .execute(&mut conn)
         .await
         .map_err(sql("creating the replication slot"))?;
@@ -455,7 +602,7 @@ impl Postgres {
             "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
              WHERE slot_name = $1 AND active_pid IS NOT NULL",
         )
-        .bind(standby.as_str())
+        .bind(standby.as_str().to_owned())
         .execute(&mut conn)
         .await
         .map_err(sql("ending the standby's connection"))?;
@@ -466,13 +613,13 @@ impl Postgres {
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
                  WHERE slot_name = $1 AND NOT active",
             )
-            .bind(standby.as_str())
+            .bind(standby.as_str().to_owned())
             .execute(&mut conn)
             .await;
             let remaining: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1",
             )
-            .bind(standby.as_str())
+            .bind(standby.as_str().to_owned())
             .fetch_one(&mut conn)
             .await
             .map_err(sql("looking up the replication slot"))?;
@@ -719,6 +866,7 @@ impl Postgres {
         progress: impl FnMut(BackupProgress),
     ) -> Result<RewindOutcome> {
         self.stop(StopMode::Fast).await?;
+        self.prune_cut_off().await;
         checkpoint_remote(primary, credentials).await?;
         let why = if self.is_initialized() {
             match self.rewind(primary, credentials).await {
@@ -735,10 +883,19 @@ impl Postgres {
         } else {
             RebuildReason::NotInitialized
         };
-        self.clear_data_dir().await?;
+        let kept = if self.is_initialized() {
+            let kept = self.cut_off_dir();
+            tokio::fs::rename(self.data_dir(), &kept)
+                .await
+                .map_err(io("keeping the old data directory aside", &kept))?;
+            Some(kept)
+        } else {
+            self.clear_data_dir().await?;
+            None
+        };
         self.basebackup_standby(primary, credentials, standby, progress)
             .await?;
-        Ok(RewindOutcome::Rebuilt { why })
+        Ok(RewindOutcome::Rebuilt { why, kept })
     }
 
     /// `pg_rewind` proper: a clean shutdown first, a dry run for where the histories
@@ -780,6 +937,27 @@ impl Postgres {
             control_field(&control, "Latest checkpoint location").unwrap_or_default(),
         )?;
         let commits = self.count_commits(timeline, from, to).await?;
+        // pg_rewind replaces the WAL past the fork with the new primary's: keep a copy.
+        let kept = self.cut_off_dir();
+        let wal = self.data_dir().join("pg_wal");
+        let copied = tokio::process::Command::new("cp")
+            .arg("-a")
+            .arg(&wal)
+            .arg(kept.join("pg_wal"))
+            .status();
+        let kept = match tokio::fs::create_dir_all(&kept).await {
+            Ok(()) => match copied.await {
+                Ok(status) if status.success() => Some(kept),
+                other => {
+                    tracing::warn!(?other, "could not keep the cut-off WAL");
+                    None
+                }
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "could not keep the cut-off WAL");
+                None
+            }
+        };
         self.run_tool("pg_rewind", &["-D", &data_dir, &source], &env)
             .await?;
         Ok(Some(DivergedWal {
@@ -787,6 +965,7 @@ impl Postgres {
             from,
             to,
             commits,
+            kept,
         }))
     }
 
@@ -876,13 +1055,15 @@ impl Postgres {
             .begin()
             .await
             .map_err(sql("starting the sync-test write"))?;
-        sqlx::raw_sql(&format!(
-            "SET LOCAL synchronous_commit = local;
+        batch(
+            &mut *tx,
+            format!(
+                "SET LOCAL synchronous_commit = local;
              CREATE SCHEMA IF NOT EXISTS pequod;
              CREATE TABLE IF NOT EXISTS {SYNC_TEST_TABLE}
                  (id smallint PRIMARY KEY, written_at timestamptz NOT NULL);"
-        ))
-        .execute(&mut *tx)
+            ),
+        )
         .await
         .map_err(sql("creating the sync-test table"))?;
         let written_at: DateTime<Utc> = sqlx::query_scalar(&format!(
@@ -926,7 +1107,7 @@ impl Postgres {
                             (SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = $1)
                         )::text",
         )
-        .bind(standby.as_str())
+        .bind(standby.as_str().to_owned())
         .fetch_one(&mut conn)
         .await
         .map_err(sql("reading the replication state"))?;
@@ -1096,11 +1277,16 @@ impl Postgres {
              max_replication_slots = 10\n\
              max_slot_wal_keep_size = {keep}\n\
              hot_standby = on\n\
-             wal_log_hints = on\n",
+             wal_log_hints = on\n\
+             wal_sender_timeout = '{sender_timeout}ms'\n\
+             wal_receiver_status_interval = 1s\n\
+             wal_receiver_timeout = '{sender_timeout}ms'\n",
             listen = quote_literal(&listen.join(",")),
             port = s.port,
             socket = quote_literal(&s.socket_dir.display().to_string()),
             keep = quote_literal(&s.max_slot_wal_keep_size),
+            // A standby that went silent stops holding commits within the threshold.
+            sender_timeout = ((s.lag_threshold_secs * 500.0) as u64).max(1000),
         );
         self.write_conf(BASE_CONF, &conf).await
     }
@@ -1117,6 +1303,9 @@ impl Postgres {
              host all all 127.0.0.1/32 scram-sha-256\n\
              host all all ::1/128 scram-sha-256\n"
         );
+        for network in &self.settings.clients {
+            hba.push_str(&format!("host all all {network} scram-sha-256\n"));
+        }
         if let Some((ip, user)) = peer {
             let user = quote_ident(user);
             let prefix = if ip.is_ipv4() { 32 } else { 128 };
@@ -1213,14 +1402,27 @@ fn durability_conf(mode: DurabilityMode, standby: &StandbyName) -> String {
 
 async fn in_recovery(conn: &mut PgConnection) -> Result<bool> {
     sqlx::query_scalar("SELECT pg_is_in_recovery()")
-        .fetch_one(conn)
+        .fetch_one(&mut *conn)
         .await
         .map_err(sql("asking whether the server is a standby"))
 }
 
+/// Runs statements with the simple query protocol (several allowed, no parameters).
+/// Boxed, so that callers' futures stay `Send` whatever the driver's borrow.
+fn batch(
+    conn: &mut PgConnection,
+    statements: String,
+) -> futures_util::future::BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        // A plain string without arguments goes as a simple query, as raw_sql would.
+        sqlx::Executor::execute(&mut *conn, statements.as_str()).await?;
+        Ok(())
+    })
+}
+
 async fn reload(conn: &mut PgConnection) -> Result<()> {
     sqlx::query("SELECT pg_reload_conf()")
-        .execute(conn)
+        .execute(&mut *conn)
         .await
         .map_err(sql("reloading the configuration"))?;
     Ok(())

@@ -16,6 +16,7 @@ pub enum DurabilityMode {
 
 /// Where and how this node runs the telephony database Pequod manages.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct DatabaseSettings {
     /// The PostgreSQL programs (`initdb`, `pg_ctl`, `pg_basebackup`, `pg_rewind`, ...).
     pub bin_dir: PathBuf,
@@ -34,6 +35,36 @@ pub struct DatabaseSettings {
     pub lag_threshold_secs: f64,
     /// Cap on the WAL the slave's replication slot may hold back (PostgreSQL units).
     pub max_slot_wal_keep_size: String,
+    /// Networks (`address/prefix`) whose clients may log in with a password, e.g. the
+    /// PBX's LAN reaching the database at the cluster IP.
+    pub clients: Vec<String>,
+    /// Days an old master's cut-off WAL or replaced data directory is kept.
+    pub keep_cut_off_days: u64,
+}
+
+impl DatabaseSettings {
+    /// Refuses settings the server would choke on, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        for network in &self.clients {
+            let valid = network.split_once('/').is_some_and(|(ip, prefix)| {
+                let max = match ip.parse::<IpAddr>() {
+                    Ok(IpAddr::V4(_)) => 32,
+                    Ok(IpAddr::V6(_)) => 128,
+                    Err(_) => return false,
+                };
+                prefix.parse::<u8>().is_ok_and(|p| p <= max)
+            });
+            if !valid {
+                return Err(format!(
+                    "database.clients: {network:?} is not a network as address/prefix (e.g. 10.0.0.0/24)"
+                ));
+            }
+        }
+        if !(self.lag_threshold_secs.is_finite() && self.lag_threshold_secs >= 1.0) {
+            return Err("database.lag_threshold_secs must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for DatabaseSettings {
@@ -48,6 +79,8 @@ impl Default for DatabaseSettings {
             durability: DurabilityMode::Sync,
             lag_threshold_secs: 10.0,
             max_slot_wal_keep_size: "1GB".into(),
+            clients: Vec::new(),
+            keep_cut_off_days: 14,
         }
     }
 }

@@ -298,6 +298,9 @@ async fn the_old_primary_is_rewound_to_follow_the_promoted_standby() {
     assert_eq!(diverged.timeline, 1);
     assert!(diverged.from < diverged.to, "{diverged:?}");
     assert!(diverged.commits >= 1, "{diverged:?}");
+    // What was cut off is kept aside, not thrown away unseen.
+    let kept = diverged.kept.as_ref().expect("the cut-off WAL is kept");
+    assert!(kept.join("pg_wal").is_dir(), "{kept:?}");
 
     old.pg.start().await.unwrap();
     assert!(old.pg.is_standby().await.unwrap());
@@ -331,7 +334,8 @@ async fn an_old_primary_without_a_database_is_rebuilt_by_basebackup() {
     assert_eq!(
         outcome,
         RewindOutcome::Rebuilt {
-            why: RebuildReason::NotInitialized
+            why: RebuildReason::NotInitialized,
+            kept: None,
         }
     );
     empty.pg.start().await.unwrap();
