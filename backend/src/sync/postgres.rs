@@ -1319,4 +1319,4 @@ fn control_field<'a>(listing: &'a str, name: &str) -> Option<&'a str> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -27,7 +27,8 @@ pub struct DaemonConfig {
     /// The slave's sync IP: the daemon listens there only.
     pub bind: IpAddr,
     pub port: u16,
-    /// The master's sync IP: no other host may connect.
+    /// The master's sync IP: no other host may write a synced path (the canary module
+    /// also admits `bind`, for this node's own check).
     pub master: IpAddr,
     /// The per-cluster secret the master authenticates with.
     pub secret: SecretString,
@@ -91,7 +92,13 @@ impl DaemonConfig {
                 conf_value(&self.secrets_path())?
             );
             let _ = writeln!(conf, "    strict modes = true");
-            let _ = writeln!(conf, "    hosts allow = {}", self.master);
+            // The slave's own Rsync Server check writes its canary from its sync IP;
+            // the synced paths take writes from the master alone.
+            if module.name == CANARY_MODULE && self.bind != self.master {
+                let _ = writeln!(conf, "    hosts allow = {} {}", self.master, self.bind);
+            } else {
+                let _ = writeln!(conf, "    hosts allow = {}", self.master);
+            }
             let _ = writeln!(conf, "    hosts deny = *");
         }
         Ok(conf)
