@@ -1,5 +1,6 @@
 //! The slave's rsync daemon: bound to the sync IP, one write-only module per synced
-//! path, only the master's sync IP with the cluster secret may connect.
+//! path, only the master's sync IP with the cluster secret may write them (the canary
+//! module also takes this node's own Rsync Server check).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
