@@ -12,6 +12,7 @@ pub mod raid;
 pub mod result;
 pub mod sip;
 pub mod state;
+pub mod sync;
 pub mod time;
 
 use pequod_api::checks::Check;

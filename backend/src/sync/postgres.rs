@@ -1521,4 +1521,4 @@ fn control_field<'a>(listing: &'a str, name: &str) -> Option<&'a str> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,5 +1,6 @@
 //! The slave's rsync daemon: bound to the sync IP, one write-only module per synced
-//! path, only the master's sync IP with the cluster secret may connect.
+//! path, only the master's sync IP with the cluster secret may write them (the canary
+//! module also takes this node's own Rsync Server check).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -27,7 +28,8 @@ pub struct DaemonConfig {
     /// The slave's sync IP: the daemon listens there only.
     pub bind: IpAddr,
     pub port: u16,
-    /// The master's sync IP: no other host may connect.
+    /// The master's sync IP: no other host may write a synced path (the canary module
+    /// also admits `bind`, for this node's own check).
     pub master: IpAddr,
     /// The per-cluster secret the master authenticates with.
     pub secret: SecretString,
@@ -91,7 +93,13 @@ impl DaemonConfig {
                 conf_value(&self.secrets_path())?
             );
             let _ = writeln!(conf, "    strict modes = true");
-            let _ = writeln!(conf, "    hosts allow = {}", self.master);
+            // The slave's own Rsync Server check writes its canary from its sync IP;
+            // the synced paths take writes from the master alone.
+            if module.name == CANARY_MODULE && self.bind != self.master {
+                let _ = writeln!(conf, "    hosts allow = {} {}", self.master, self.bind);
+            } else {
+                let _ = writeln!(conf, "    hosts allow = {}", self.master);
+            }
             let _ = writeln!(conf, "    hosts deny = *");
         }
         Ok(conf)

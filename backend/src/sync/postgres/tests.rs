@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// Whether PostgreSQL can run here (root, to run it as `postgres`; the binaries).
 /// Skips with a message, or fails when `CI` is set.
-fn require_postgres() -> bool {
+pub(crate) fn require_postgres() -> bool {
     let missing = if !nix::unistd::geteuid().is_root() {
         Some("root (to run PostgreSQL as the postgres user)")
     } else if !Path::new(BIN_DIR).join("pg_ctl").exists() || lookup_user("postgres").is_err() {
@@ -37,9 +37,9 @@ fn require_postgres() -> bool {
 }
 
 /// One server; stopped (immediately) and its directory removed when dropped.
-struct Node {
-    pg: Postgres,
-    name: StandbyName,
+pub(crate) struct Node {
+    pub(crate) pg: Postgres,
+    pub(crate) name: StandbyName,
     _dir: TempDir,
 }
 
@@ -62,7 +62,7 @@ impl Drop for Node {
     }
 }
 
-fn node(last_octet: u8, name: &str) -> Node {
+pub(crate) fn node(last_octet: u8, name: &str) -> Node {
     let ip = Ipv4Addr::new(127, 0, 0, last_octet);
     let dir = tempfile::tempdir().unwrap();
     // The postgres user must reach the data and socket directories inside.
@@ -89,7 +89,7 @@ fn node(last_octet: u8, name: &str) -> Node {
 }
 
 /// A primary on 127.0.0.2 and, made by pg_basebackup, its running standby on 127.0.0.3.
-async fn pair() -> (Node, Node, ReplicationCredentials) {
+pub(crate) async fn pair() -> (Node, Node, ReplicationCredentials) {
     let primary = node(2, "node-a");
     let standby = node(3, "node-b");
     primary.pg.init_primary().await.unwrap();
