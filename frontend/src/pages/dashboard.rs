@@ -36,8 +36,10 @@ pub fn Dashboard() -> impl IntoView {
         live.jobs.track();
         async move { api::nodes(&token).await }
     });
+    // A role change, a finished job (Add slave, a failover) or a sync check's new state
+    // all mean the sync has moved on.
     let sync = authed_resource(move |token| {
-        live.cluster.track();
+        live.track_all();
         async move { api::sync(&token).await }
     });
 
