@@ -27,6 +27,7 @@ use crate::routes;
         (name = "slaves", description = "The slave as the master knows it"),
         (name = "checks", description = "Failover and notify checks"),
         (name = "services", description = "The managed telephony services"),
+        (name = "sync", description = "Database replication and file sync to the slave"),
         (name = "notifications", description = "Notification e-mails and the mail queue"),
         (name = "jobs", description = "The job log and the event stream"),
         (name = "health", description = "Liveness and metrics"),

@@ -129,6 +129,8 @@ impl Application {
             key_path: data_dir.join(identity::SSH_KEY_FILE),
             public_key: public_key.clone(),
         };
+        // the data-sync service's state
+        let (_sync_tx, sync_status) = tokio::sync::watch::channel(Default::default());
         let state = AppState {
             store,
             jobs,
@@ -140,6 +142,7 @@ impl Application {
             cluster,
             http: Arc::new(crate::metrics::HttpMetrics::default()),
             notifier,
+            sync_status,
         };
 
         let listener = TcpListener::bind(&settings.server.listen)

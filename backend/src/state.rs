@@ -24,4 +24,6 @@ pub struct AppState {
     /// HTTP request durations for `/metrics`.
     pub http: Arc<crate::metrics::HttpMetrics>,
     pub notifier: crate::notify::Notifier,
+    /// The data sync's latest state, published by the sync service.
+    pub sync_status: tokio::sync::watch::Receiver<pequod_api::sync::SyncStatus>,
 }

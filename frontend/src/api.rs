@@ -13,6 +13,7 @@ use pequod_api::notifications::{Mail, Notifications, NotificationsPatch};
 use pequod_api::paths;
 use pequod_api::services::ManagedService;
 use pequod_api::slaves::{AddSlave, ReaddSlave, Slave};
+use pequod_api::sync::SyncStatus;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -268,6 +269,11 @@ pub async fn run_check(token: &str, id: &str) -> Result<Check, ApiError> {
 /// `GET /services`: the managed services and their state on this node.
 pub async fn services(token: &str) -> Result<Vec<ManagedService>, ApiError> {
     fetch(get(paths::SERVICES, token)).await
+}
+
+/// `GET /sync`: the database replication and the file mirror as this node sees them.
+pub async fn sync(token: &str) -> Result<SyncStatus, ApiError> {
+    fetch(get(paths::SYNC, token)).await
 }
 
 /// `GET /notifications`: the notification address and the recent mails.

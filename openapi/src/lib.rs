@@ -17,6 +17,7 @@ pub mod problem;
 pub mod rules;
 pub mod services;
 pub mod slaves;
+pub mod sync;
 
 pub use domain::{ClusterIp, Hostname, InvalidValue, NodeId};
 pub use email::{EmailAddress, is_email_address};

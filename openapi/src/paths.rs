@@ -85,6 +85,8 @@ paths! {
     CHECK = "/api/v1/checks/{id}": [Get];
     /// Run a check now; build it with [`check_run`].
     CHECK_RUN = "/api/v1/checks/{id}/run": [Post];
+    /// The data sync: database replication and the file mirror.
+    SYNC = "/api/v1/sync": [Get];
     /// Liveness for load balancers and the service manager; needs no token.
     HEALTHZ = "/healthz": [Get];
     /// Prometheus metrics.

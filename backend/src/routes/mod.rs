@@ -11,6 +11,7 @@ pub mod nodes;
 pub mod notifications;
 pub mod services;
 pub mod slaves;
+pub mod sync;
 
 use actix_web::HttpRequest;
 use utoipa_actix_web::scope::{self, Scope};
@@ -54,7 +55,8 @@ pub fn api_v1() -> Scope<
                 .service(slaves::readd_slave)
                 .service(notifications::get_notifications)
                 .service(notifications::patch_notifications)
-                .service(notifications::send_test_mail);
+                .service(notifications::send_test_mail)
+                .service(sync::get_sync);
         })
         .default_service(actix_web::web::to(api_not_found))
 }

@@ -17,3 +17,4 @@ mod notifications;
 mod openapi;
 mod services;
 mod serving;
+mod sync;

@@ -1,20 +1,27 @@
-//! The dashboard: the cluster as this node sees it, the status lamp with its reasons, and
-//! every known node with role, addresses, links, epoch, heartbeat and SSH key. Follows
-//! the event stream; a slow refresh also keeps the heartbeat times current.
+//! The dashboard: the cluster as this node sees it, the status lamp with its reasons,
+//! every known node with role, addresses, links, epoch, heartbeat and SSH key, and the
+//! data sync to the slave (database replication, file mirror). Follows the event
+//! stream; a slow refresh also keeps the heartbeat times and the sync state current.
 
 use std::time::Duration;
 
 use leptos::prelude::*;
 use pequod_api::cluster::{Cluster, ClusterMode, GatewayState};
 use pequod_api::nodes::Node;
+use pequod_api::sync::{DatabaseSync, FileSyncStatus, SyncStatus};
 
 use crate::api;
 use crate::components::{CopyButton, async_view};
-use crate::format::{cluster_ip_label, lamp_class, lamp_label, link_label, mode_label, timestamp};
+use crate::format::{
+    NOT_MANAGED, cluster_ip_label, commit_label, comparison_label, database_role_label,
+    file_direction_label, file_pass_label, lag_label, lamp_class, lamp_label, link_label,
+    mode_label, optional_timestamp, retry_label, timestamp, yes_no,
+};
 use crate::live::use_live;
 use crate::session::authed_resource;
 
-/// Heartbeats are not events (ten a second); their times are refreshed this often.
+/// Heartbeats and the sync state are not events (ten a second, and a lag that moves
+/// with every commit); they are refreshed this often.
 const REFRESH: Duration = Duration::from_secs(5);
 
 #[component]
@@ -29,11 +36,18 @@ pub fn Dashboard() -> impl IntoView {
         live.jobs.track();
         async move { api::nodes(&token).await }
     });
+    // A role change, a finished job (Add slave, a failover) or a sync check's new state
+    // all mean the sync has moved on.
+    let sync = authed_resource(move |token| {
+        live.track_all();
+        async move { api::sync(&token).await }
+    });
 
     if let Ok(handle) = set_interval_with_handle(
         move || {
             cluster.refetch();
             nodes.refetch();
+            sync.refetch();
         },
         REFRESH,
     ) {
@@ -50,6 +64,10 @@ pub fn Dashboard() -> impl IntoView {
             <div class="card" id="nodes">
                 <h2>"Nodes"</h2>
                 {async_view(nodes, nodes_view)}
+            </div>
+            <div class="card" id="sync">
+                <h2>"Data sync"</h2>
+                {async_view(sync, sync_view)}
             </div>
         </section>
     }
@@ -173,6 +191,110 @@ fn node_view(node: Node) -> impl IntoView {
                 <CopyButton text=node.public_key target_id=key_id/>
             </div>
         </li>
+    }
+}
+
+fn sync_view(status: SyncStatus) -> impl IntoView {
+    view! {
+        <div class="sync-part" id="sync-database">
+            <h3>"Database"</h3>
+            {match status.database {
+                Some(database) => database_view(database).into_any(),
+                None => view! { <p class="muted">{NOT_MANAGED}</p> }.into_any(),
+            }}
+        </div>
+        <div class="sync-part" id="sync-files">
+            <h3>"Files"</h3>
+            {match status.files {
+                Some(files) => files_view(files).into_any(),
+                None => view! { <p class="muted">{NOT_MANAGED}</p> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+fn database_view(database: DatabaseSync) -> impl IntoView {
+    let (commits, commits_class) = commit_label(&database);
+    let lag = lag_label(database.lag_bytes, database.lag_seconds);
+    view! {
+        <dl class="facts">
+            <dt>"Role"</dt>
+            <dd id="sync-database-role">{database_role_label(database.role)}</dd>
+            <dt>"Commits"</dt>
+            <dd id="sync-database-commits" class=commits_class>{commits}</dd>
+            {database.standby.map(|name| view! {
+                <dt>"Standby"</dt>
+                <dd id="sync-database-standby">{name}</dd>
+            })}
+            {database.standby_streaming.map(|streaming| view! {
+                <dt>"Standby streaming"</dt>
+                <dd
+                    id="sync-database-streaming"
+                    class=if streaming { "state state-ok" } else { "state state-bad" }
+                >
+                    {yes_no(streaming)}
+                </dd>
+            })}
+            {lag.map(|lag| view! {
+                <dt>"Lag"</dt>
+                <dd id="sync-database-lag">{lag}</dd>
+            })}
+            <dt>"Checked"</dt>
+            <dd id="sync-database-checked">{optional_timestamp(database.checked_at.as_ref())}</dd>
+            {database.error.map(|error| view! {
+                <dt>"Error"</dt>
+                <dd id="sync-database-error" class="error-text">{error}</dd>
+            })}
+        </dl>
+    }
+}
+
+fn files_view(files: FileSyncStatus) -> impl IntoView {
+    let comparison = comparison_label(files.differing_paths.len(), files.compared_at.as_ref());
+    let differ = !files.differing_paths.is_empty();
+    let retry = retry_label(files.pending_retry.as_ref(), files.failed_passes);
+    let retry_class = if files.pending_retry.is_some() {
+        "state state-warn"
+    } else {
+        "state"
+    };
+    let last_pass = match files.last_pass {
+        Some(pass) => {
+            let error = pass.error.clone();
+            view! {
+                <span>{file_pass_label(&pass)}</span>
+                {error.map(|error| view! {
+                    <span class="error-text sync-pass-error">" failed: " {error}</span>
+                })}
+            }
+            .into_any()
+        }
+        None => view! { <span class="muted">"none yet"</span> }.into_any(),
+    };
+    view! {
+        <dl class="facts">
+            <dt>"Direction"</dt>
+            <dd id="sync-files-direction">{file_direction_label(files.direction)}</dd>
+            <dt>"Paths"</dt>
+            <dd id="sync-files-paths">{files.paths.join(", ")}</dd>
+            <dt>"Last pass"</dt>
+            <dd id="sync-files-last-pass">{last_pass}</dd>
+            <dt>"Last success"</dt>
+            <dd id="sync-files-last-success">{optional_timestamp(files.last_success.as_ref())}</dd>
+            <dt>"Last full pass"</dt>
+            <dd id="sync-files-last-full-pass">{optional_timestamp(files.last_full_pass.as_ref())}</dd>
+            <dt>"Retry pending"</dt>
+            <dd id="sync-files-retry" class=retry_class>{retry}</dd>
+            <dt>"Master and slave"</dt>
+            <dd id="sync-files-comparison" class:state-warn=differ>
+                {comparison}
+                {differ.then(|| view! {
+                    <ul class="sync-differing" id="sync-files-differing">
+                        {files.differing_paths.into_iter().map(|path| view! { <li><code>{path}</code></li> }).collect_view()}
+                    </ul>
+                })}
+            </dd>
+        </dl>
     }
 }
 
