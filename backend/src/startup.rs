@@ -119,7 +119,12 @@ impl Application {
         // Subscribed before the agent and the checks start, so no early event is missed.
         let notify_tasks = notifier.start(&events);
         agent.start().await?;
-        let checks = CheckEngine::new(agent.clone(), events.clone(), settings.checks.clone())?;
+        let checks = CheckEngine::new(
+            agent.clone(),
+            events.clone(),
+            settings.checks.clone(),
+            data_dir.join(identity::SSH_KEY_FILE),
+        )?;
         let checks_task = checks.start();
         let cluster = Operations {
             agent: agent.clone(),
@@ -129,8 +134,7 @@ impl Application {
             key_path: data_dir.join(identity::SSH_KEY_FILE),
             public_key: public_key.clone(),
         };
-        // the data-sync service's state
-        let (_sync_tx, sync_status) = tokio::sync::watch::channel(Default::default());
+        let sync_status = agent.data_sync().wire();
         let state = AppState {
             store,
             jobs,

@@ -78,6 +78,39 @@ impl std::fmt::Display for Fault {
 }
 
 /// Two Pequod nodes, a phone and a gateway.
+/// Debian's PostgreSQL client.
+const PSQL: &str = "/usr/bin/psql";
+
+/// The phone's database writer; killed when dropped.
+pub struct Writer {
+    pid: u32,
+    acked: PathBuf,
+}
+
+impl Writer {
+    /// The ids whose commits were acknowledged so far.
+    pub fn acknowledged(&self) -> Result<Vec<u64>> {
+        let text = fs::read_to_string(&self.acked)?;
+        Ok(text
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .collect())
+    }
+
+    pub fn stop(&self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 pub struct LabCluster {
     pub lab: Lab,
     _turn: std::sync::MutexGuard<'static, ()>,
@@ -89,6 +122,8 @@ pub struct LabCluster {
     extra_config: Mutex<String>,
     /// Nodes whose machine died: their links come up again on the next start.
     dead_machines: Mutex<Vec<Ns>>,
+    /// Each node runs its own PostgreSQL, managed by its pequod.
+    database: std::sync::atomic::AtomicBool,
 }
 
 impl LabCluster {
@@ -109,7 +144,75 @@ impl LabCluster {
             tokens: Mutex::new(Vec::new()),
             extra_config: Mutex::new(String::new()),
             dead_machines: Mutex::new(Vec::new()),
+            database: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// From the next start on, each node's pequod runs its own PostgreSQL (Debian's
+    /// server as the `postgres` user), which the phone reaches at the cluster IP.
+    pub fn with_database(&self) {
+        self.database
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Where the node's PostgreSQL puts its socket.
+    pub fn database_socket(&self, ns: Ns) -> Result<PathBuf> {
+        Ok(self.node_dir(ns)?.join("pgsock"))
+    }
+
+    /// Runs SQL as the database superuser on the node's own server (over its socket):
+    /// the rows, one per line, fields split by `|`.
+    pub fn psql(&self, ns: Ns, sql: &str) -> Result<String> {
+        let socket = self.database_socket(ns)?;
+        let out = std::process::Command::new(PSQL)
+            .args([
+                "-X",
+                "-qAt",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .arg("-h")
+            .arg(&socket)
+            .args(["-p", "5432", "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .context("running psql")?;
+        ensure!(
+            out.status.success(),
+            "psql on {ns}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Starts a writer in the phone's namespace that commits rows with growing ids
+    /// through the cluster IP, one transaction each, and notes every id whose commit
+    /// was acknowledged (see [`Writer`]).
+    pub fn start_writer(&self) -> Result<Writer> {
+        let acked = self.lab.dir()?.join("writer-acked");
+        fs::write(&acked, "")?;
+        let script = format!(
+            "i=0; while :; do i=$((i+1)); \
+             if {PSQL} -X -qAt -c \"INSERT INTO calls (id) VALUES ($i)\" >/dev/null 2>&1; \
+             then echo $i >> {acked}; fi; done",
+            acked = acked.display()
+        );
+        let mut cmd = self.lab.command(Ns::Phone, "/bin/sh");
+        cmd.args(["-c", &script])
+            .env("PGHOST", Lab::VIP.to_string())
+            .env("PGUSER", "pbx")
+            .env("PGPASSWORD", "pbx")
+            .env("PGDATABASE", "postgres")
+            .env("PGCONNECT_TIMEOUT", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let pid = self.lab.spawn(cmd)?;
+        Ok(Writer { pid, acked })
     }
 
     /// Adds TOML to the settings of every node started from now on.
@@ -202,8 +305,30 @@ max_attempts = 2
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
             .clone();
+        let mut database = String::new();
+        if self.database.load(std::sync::atomic::Ordering::SeqCst) {
+            // The postgres user must reach its directories inside the lab's.
+            use std::os::unix::fs::PermissionsExt;
+            for d in [self.lab.dir()?, dir.as_path()] {
+                fs::set_permissions(d, fs::Permissions::from_mode(0o711))?;
+            }
+            database = format!(
+                r#"
+[database]
+data_dir = "{data}"
+socket_dir = "{socket}"
+listen_addresses = ["0.0.0.0"]
+clients = ["{net}/{prefix}"]
+lag_threshold_secs = 2.0
+"#,
+                data = dir.join("postgresql").display(),
+                socket = self.database_socket(ns)?.display(),
+                net = Lab::TELEPHONY_NET,
+                prefix = Lab::TELEPHONY_PREFIX_LEN,
+            );
+        }
         let path = dir.join("pequod.toml");
-        fs::write(&path, config + &extra)?;
+        fs::write(&path, config + &extra + &database)?;
         Ok(path)
     }
 

@@ -222,13 +222,20 @@ struct Inner {
     agent: Agent,
     events: EventBus,
     settings: ChecksSettings,
+    /// This node's SSH key, to ask the peer for its manifest (Filesystem Sync).
+    ssh_key: std::path::PathBuf,
     entries: RwLock<BTreeMap<String, Entry>>,
 }
 
 impl CheckEngine {
     /// The engine for the built-in checks and the configured custom ones; fails on an
     /// invalid custom check.
-    pub fn new(agent: Agent, events: EventBus, settings: ChecksSettings) -> anyhow::Result<Self> {
+    pub fn new(
+        agent: Agent,
+        events: EventBus,
+        settings: ChecksSettings,
+        ssh_key: std::path::PathBuf,
+    ) -> anyhow::Result<Self> {
         let entries = definitions(&settings.custom)?
             .into_iter()
             .map(|definition| {
@@ -249,6 +256,7 @@ impl CheckEngine {
                 agent,
                 events,
                 settings,
+                ssh_key,
                 entries: RwLock::new(entries),
             }),
         })
@@ -475,15 +483,96 @@ impl CheckEngine {
                     CheckResult::not_configured("no NTP server is configured (checks.ntp_server)")
                 }
             },
-            // Their subjects (file sync, rsync, replication, the telephony database)
-            // arrive with data sync; until then they say so instead of a fake OK.
-            BuiltinCheck::DatabaseQuery
-            | BuiltinCheck::FilesystemSync
-            | BuiltinCheck::RsyncServer
-            | BuiltinCheck::DatabaseSync => {
-                CheckResult::not_configured("data sync is not set up on this node")
-            }
+            BuiltinCheck::DatabaseQuery => match agent.data_sync().postgres().await {
+                Some(pg) => {
+                    let timeout = definition
+                        .timeout
+                        .saturating_sub(Duration::from_millis(500));
+                    super::sync::database_query(&pg, timeout.max(Duration::from_millis(500))).await
+                }
+                None => no_database(agent),
+            },
+            BuiltinCheck::DatabaseSync => match (
+                agent.data_sync().postgres().await,
+                agent.data_sync().database_settings(),
+            ) {
+                (Some(pg), Some(db)) => {
+                    let thresholds = super::sync::LagThresholds {
+                        warning_secs: db.lag_threshold_secs / 2.0,
+                        critical_secs: db.lag_threshold_secs,
+                        ..super::sync::LagThresholds::default()
+                    };
+                    super::sync::database_sync(&pg, thresholds).await
+                }
+                _ => no_database(agent),
+            },
+            BuiltinCheck::RsyncServer => match agent.data_sync().daemon_config().await {
+                Some(config) => {
+                    let pusher = crate::sync::files::Pusher::with_modules(
+                        Vec::new(),
+                        agent.data_sync().file_settings(),
+                    );
+                    let timeout = definition
+                        .timeout
+                        .saturating_sub(Duration::from_millis(500));
+                    super::sync::rsync_server(
+                        &config,
+                        &pusher,
+                        timeout.max(Duration::from_millis(500)),
+                    )
+                    .await
+                }
+                None if agent.data_sync().file_settings().paths.is_empty() => {
+                    CheckResult::not_configured("no synced paths are configured ([files] paths)")
+                }
+                None => CheckResult::critical("the rsync daemon does not run on this slave"),
+            },
+            BuiltinCheck::FilesystemSync => self.filesystem_sync().await,
         }
+    }
+
+    /// Filesystem Sync: this node's manifest of the synced paths against the peer's.
+    async fn filesystem_sync(&self) -> CheckResult {
+        let agent = &self.inner.agent;
+        let sync = agent.data_sync();
+        let paths = sync.file_settings().paths.clone();
+        if paths.is_empty() {
+            return CheckResult::not_configured("no synced paths are configured ([files] paths)");
+        }
+        let Ok(Some(config)) = agent.store().load_cluster().await else {
+            return CheckResult::not_configured("this node is not in a cluster");
+        };
+        let me = agent.node().await.id;
+        let Some(peer) = config
+            .peer_of(me)
+            .filter(|p| p.state == pequod_api::slaves::SlaveState::Active)
+        else {
+            return CheckResult::not_configured("there is no active peer to compare with");
+        };
+        let local = match crate::sync::files::Manifest::build(&paths).await {
+            Ok(manifest) => manifest,
+            Err(err) => {
+                return CheckResult::critical(format!("cannot read the synced paths: {err}"));
+            }
+        };
+        let port = agent.settings().peer_ssh_port;
+        let remote = crate::cluster::remote::Peer::member(&self.inner.ssh_key, peer, port)
+            .manifest()
+            .await
+            .map_err(|e| e.to_string());
+        if let Ok(remote) = &remote {
+            sync.set_differing(super::sync::differing_paths(&local, remote));
+        }
+        super::sync::filesystem_sync(&local, remote, peer.hostname.as_str())
+    }
+}
+
+/// The database checks on a node that runs none (or not yet).
+fn no_database(agent: &Agent) -> CheckResult {
+    if agent.data_sync().manages_database() {
+        CheckResult::critical("the database has not been started on this node")
+    } else {
+        CheckResult::not_configured("no database is managed on this node ([database])")
     }
 }
 

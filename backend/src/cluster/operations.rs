@@ -23,6 +23,8 @@ use super::ssh::{HostKeyPolicy, TrustedKeys};
 use super::vip;
 use crate::jobs::{JobContext, JobRunner};
 use crate::storage::{StorageError, Store};
+use crate::sync::service::Endpoint;
+use crate::sync::settings::DurabilityMode;
 
 /// Why a cluster operation was refused before it started (or could not start).
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +179,7 @@ impl Operations {
                 &[
                     "Store the cluster configuration",
                     "Claim the cluster IP",
+                    "Start the telephony database",
                     "Start managed services",
                     "Start the cluster agent",
                 ],
@@ -194,10 +197,23 @@ impl Operations {
                     vip::announce(&interface, cluster_ip).await?;
                     ctx.log("sent gratuitous ARP").await;
                     ctx.step(2).await;
+                    let sync = agent.data_sync();
+                    if sync.manages_database() {
+                        sync.init_primary(&Endpoint {
+                            hostname: hostname.to_string(),
+                            sync_ip,
+                        })
+                        .await?;
+                        ctx.log("the telephony database runs as primary").await;
+                    } else {
+                        ctx.log("no telephony database is managed on this node ([database])")
+                            .await;
+                    }
+                    ctx.step(3).await;
                     services::start_all(&services).await?;
                     ctx.log(format!("{} managed service(s) running", services.len()))
                         .await;
-                    ctx.step(3).await;
+                    ctx.step(4).await;
                     agent
                         .set_membership(Role::Master, epoch, Some(&config))
                         .await?;
@@ -366,6 +382,8 @@ impl Operations {
                     "Connect to the slave over SSH",
                     "Exchange keys and the cluster secret",
                     "Push the cluster configuration",
+                    "Copy the database to the slave",
+                    "Initial file sync",
                     "Wait for the slave's heartbeats",
                 ],
                 move |ctx: JobContext| async move {
@@ -443,6 +461,83 @@ impl Operations {
                     .await;
 
                     ctx.step(3).await;
+                    let sync = agent.data_sync();
+                    let peer = Peer {
+                        key_path: &key_path,
+                        addr,
+                        policy: HostKeyPolicy::Pinned(paired.public_key.clone()),
+                    };
+                    if sync.manages_database() {
+                        let outcome = peer.clone_database().await?;
+                        ctx.log(outcome.describe()).await;
+                        let wants_sync = sync
+                            .database_settings()
+                            .is_some_and(|db| db.durability == DurabilityMode::Sync);
+                        let mut state = sync.subscribe();
+                        let streaming = tokio::time::timeout(
+                            Duration::from_secs(60),
+                            state.wait_for(|s| {
+                                s.database.as_ref().is_some_and(|db| {
+                                    db.standby_streaming == Some(true)
+                                        && (!wants_sync
+                                            || db.durability == Some(DurabilityMode::Sync))
+                                })
+                            }),
+                        )
+                        .await
+                        .is_ok_and(|seen| seen.is_ok());
+                        anyhow::ensure!(
+                            streaming,
+                            "{} does not stream the database within 60 s",
+                            target.hostname
+                        );
+                        ctx.log(if wants_sync {
+                            format!("{} streams; commits wait for it (sync)", target.hostname)
+                        } else {
+                            format!("{} streams (async)", target.hostname)
+                        })
+                        .await;
+                    } else {
+                        ctx.log("no telephony database is managed ([database])")
+                            .await;
+                    }
+
+                    ctx.step(4).await;
+                    let paths = sync.file_settings().paths.len();
+                    if paths > 0 {
+                        let mut state = sync.subscribe();
+                        let passed = tokio::time::timeout(
+                            Duration::from_secs(600),
+                            state.wait_for(|s| {
+                                s.files.as_ref().is_some_and(|f| f.last_full_pass.is_some())
+                            }),
+                        )
+                        .await
+                        .is_ok_and(|seen| seen.is_ok());
+                        let files = sync.state().files.unwrap_or_default();
+                        match (passed, files.last_error) {
+                            (true, None) => {
+                                ctx.log(format!(
+                                    "{paths} synced path(s) mirrored on {}",
+                                    target.hostname
+                                ))
+                                .await
+                            }
+                            (_, Some(failed)) => anyhow::bail!(
+                                "the first file sync to {} failed: {}",
+                                target.hostname,
+                                failed.error.map(|e| e.to_string()).unwrap_or_default()
+                            ),
+                            _ => anyhow::bail!(
+                                "the first file sync to {} did not finish within 10 minutes",
+                                target.hostname
+                            ),
+                        }
+                    } else {
+                        ctx.log("no synced paths are configured ([files])").await;
+                    }
+
+                    ctx.step(5).await;
                     let view = agent
                         .wait_for_view(Duration::from_secs(20), |view| {
                             view.peer.as_ref().is_some_and(|p| {
@@ -499,6 +594,17 @@ impl Operations {
                         }
                     }
                     ctx.step(1).await;
+                    agent
+                        .data_sync()
+                        .forget_slave(&Endpoint {
+                            hostname: slave.hostname.to_string(),
+                            sync_ip: slave.sync_ip,
+                        })
+                        .await?;
+                    ctx.log(
+                        "the database no longer replicates to it, its files are no longer pushed",
+                    )
+                    .await;
                     let mut config = config;
                     if let Some(s) = config.slave.as_mut() {
                         s.state = SlaveState::Removed;

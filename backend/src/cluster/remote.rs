@@ -18,8 +18,12 @@ use serde::{Deserialize, Serialize};
 use super::agent::{Agent, interface_of};
 use super::config::{ClusterConfig, Member};
 use super::ssh::{self, CallOutput, CommandHandler, HostKeyPolicy, SshError, TrustedKeys};
+use crate::sync::files::Manifest;
+use crate::sync::service::{CloneOutcome, Endpoint};
 
 pub const TIMEOUT: Duration = Duration::from_secs(15);
+/// How long copying the master's database may take.
+const CLONE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
@@ -60,6 +64,11 @@ pub enum PeerCommand {
     Handover,
     /// The master's new notification address.
     NotificationEmail(String),
+    /// Copy (or rewind) the master's database and run it as its standby. Answers
+    /// `CloneOutcome`.
+    CloneDatabase,
+    /// The manifest of the synced paths on this node. Answers `Manifest`.
+    Manifest,
 }
 
 impl PeerCommand {
@@ -71,14 +80,18 @@ impl PeerCommand {
             PeerCommand::Leave => "leave",
             PeerCommand::Handover => "handover",
             PeerCommand::NotificationEmail(_) => "notification_email",
+            PeerCommand::CloneDatabase => "clone_database",
+            PeerCommand::Manifest => "manifest",
         }
     }
 
     fn input(&self) -> serde_json::Result<Vec<u8>> {
         match self {
-            PeerCommand::Hello | PeerCommand::Leave | PeerCommand::Handover => {
-                serde_json::to_vec(&())
-            }
+            PeerCommand::Hello
+            | PeerCommand::Leave
+            | PeerCommand::Handover
+            | PeerCommand::CloneDatabase
+            | PeerCommand::Manifest => serde_json::to_vec(&()),
             PeerCommand::Pair(request) => serde_json::to_vec(request),
             PeerCommand::NotificationEmail(email) => serde_json::to_vec(email),
         }
@@ -92,6 +105,8 @@ impl PeerCommand {
             "leave" => PeerCommand::Leave,
             "handover" => PeerCommand::Handover,
             "notification_email" => PeerCommand::NotificationEmail(parse(input)?),
+            "clone_database" => PeerCommand::CloneDatabase,
+            "manifest" => PeerCommand::Manifest,
             other => return Err(format!("unknown command {other:?}")),
         })
     }
@@ -116,6 +131,8 @@ impl CommandHandler for RemoteHandler {
             PeerCommand::NotificationEmail(email) => {
                 self.notification_email(email).await.map(|()| Vec::new())
             }
+            PeerCommand::CloneDatabase => self.clone_database().await.and_then(|a| json(&a)),
+            PeerCommand::Manifest => self.manifest().await.and_then(|a| json(&a)),
         };
         result.map_err(|e| format!("{e:#}"))
     }
@@ -217,6 +234,47 @@ impl RemoteHandler {
     async fn handover(&self) -> anyhow::Result<()> {
         self.agent.expect_handover().await
     }
+
+    /// On the slave, during Add slave or Add again: its database follows the master's.
+    async fn clone_database(&self) -> anyhow::Result<CloneOutcome> {
+        let node = self.agent.node().await;
+        anyhow::ensure!(
+            node.role == Role::Slave,
+            "{} is {}, not the slave",
+            node.hostname,
+            node.role.as_str()
+        );
+        let config = self
+            .agent
+            .store()
+            .load_cluster()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("this node has no cluster configuration"))?;
+        let me = config
+            .member(node.id)
+            .ok_or_else(|| anyhow::anyhow!("this node is not in the cluster configuration"))?;
+        let master = config
+            .peer_of(node.id)
+            .ok_or_else(|| anyhow::anyhow!("this node knows no master"))?;
+        let endpoint = |m: &Member| Endpoint {
+            hostname: m.hostname.to_string(),
+            sync_ip: m.sync_ip,
+        };
+        let outcome = self
+            .agent
+            .data_sync()
+            .clone_from(&endpoint(me), &endpoint(master), &config.secret)
+            .await?;
+        tracing::info!(
+            outcome = outcome.describe(),
+            "the database follows the master"
+        );
+        Ok(outcome)
+    }
+
+    async fn manifest(&self) -> anyhow::Result<Manifest> {
+        Ok(Manifest::build(&self.agent.data_sync().file_settings().paths).await?)
+    }
 }
 
 /// The other node as seen from this one: where it listens and which host key it must
@@ -260,6 +318,19 @@ impl<'a> Peer<'a> {
         self.send(&PeerCommand::Handover).await.map(drop)
     }
 
+    /// Asks the slave to copy or rewind the master's database; long, so its own timeout.
+    pub async fn clone_database(&self) -> Result<CloneOutcome, SshError> {
+        let output = self
+            .send_within(&PeerCommand::CloneDatabase, CLONE_TIMEOUT)
+            .await?;
+        decode(&output, self.addr)
+    }
+
+    pub async fn manifest(&self) -> Result<Manifest, SshError> {
+        let output = self.send(&PeerCommand::Manifest).await?;
+        decode(&output, self.addr)
+    }
+
     pub async fn notification_email(&self, email: &str) -> Result<(), SshError> {
         self.send(&PeerCommand::NotificationEmail(email.to_string()))
             .await
@@ -268,6 +339,14 @@ impl<'a> Peer<'a> {
 
     /// Runs a command on the other node with this node's key.
     async fn send(&self, command: &PeerCommand) -> Result<CallOutput, SshError> {
+        self.send_within(command, TIMEOUT).await
+    }
+
+    async fn send_within(
+        &self,
+        command: &PeerCommand,
+        timeout: Duration,
+    ) -> Result<CallOutput, SshError> {
         let addr = self.addr;
         let key = ssh::load_node_key(self.key_path).map_err(|e| SshError::Protocol {
             addr,
@@ -283,7 +362,7 @@ impl<'a> Peer<'a> {
             self.policy.clone(),
             command.name(),
             &input,
-            TIMEOUT,
+            timeout,
         )
         .await
     }

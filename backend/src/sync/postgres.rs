@@ -1465,8 +1465,7 @@ async fn checkpoint_remote(
         .connect()
         .await
         .map_err(sql("connecting to the new primary"))?;
-    sqlx::raw_sql("CHECKPOINT")
-        .execute(&mut conn)
+    batch(&mut conn, "CHECKPOINT".to_string())
         .await
         .map_err(sql("a checkpoint on the new primary"))?;
     conn.close().await.ok();

@@ -102,6 +102,72 @@ pub struct SyncState {
     pub database: Option<DatabaseState>,
     pub files_direction: FilesDirection,
     pub files: Option<FileSyncState>,
+    /// What the last Filesystem Sync found differing from the peer, and when.
+    pub differing: Vec<String>,
+    pub compared_at: Option<DateTime<Utc>>,
+}
+
+/// The state as the API shows it.
+pub fn wire_status(
+    state: &SyncState,
+    database: Option<&DatabaseSettings>,
+    files: &FileSyncSettings,
+) -> pequod_api::sync::SyncStatus {
+    use pequod_api::sync as wire;
+    let durability = |mode: DurabilityMode| match mode {
+        DurabilityMode::Sync => wire::Durability::Sync,
+        DurabilityMode::Async => wire::Durability::Async,
+    };
+    let database = database.map(|settings| {
+        let db = state.database.clone().unwrap_or_default();
+        wire::DatabaseSync {
+            role: match db.role {
+                DatabaseRole::Primary => wire::DatabaseRole::Primary,
+                DatabaseRole::Standby => wire::DatabaseRole::Standby,
+                DatabaseRole::Stopped => wire::DatabaseRole::Stopped,
+            },
+            durability_setting: durability(settings.durability),
+            durability: durability(db.durability.unwrap_or(DurabilityMode::Async)),
+            degraded: db.degraded,
+            standby: db.standby,
+            standby_streaming: db.standby_streaming,
+            lag_bytes: db.lag_bytes,
+            lag_seconds: db.lag_seconds,
+            checked_at: db.checked_at,
+            error: db.error,
+        }
+    });
+    let files = (!files.paths.is_empty()).then(|| {
+        let seen = state.files.clone().unwrap_or_default();
+        wire::FileSyncStatus {
+            direction: match state.files_direction {
+                FilesDirection::Pushing => wire::FileSyncDirection::Pushing,
+                FilesDirection::Receiving => wire::FileSyncDirection::Receiving,
+                FilesDirection::Idle => wire::FileSyncDirection::Idle,
+            },
+            paths: files
+                .paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            last_pass: seen.last_pass.as_ref().map(|pass| wire::FilePass {
+                kind: match pass.kind {
+                    super::files::PassKind::Full => wire::FilePassKind::Full,
+                    super::files::PassKind::Changes => wire::FilePassKind::Changes,
+                },
+                started: pass.started,
+                duration_ms: u64::try_from(pass.duration.as_millis()).unwrap_or(u64::MAX),
+                error: pass.error.as_ref().map(|e| e.to_string()),
+            }),
+            last_success: seen.last_success,
+            last_full_pass: seen.last_full_pass,
+            pending_retry: seen.pending_retry.as_ref().map(|r| r.at),
+            failed_passes: seen.failed_passes,
+            differing_paths: state.differing.clone(),
+            compared_at: state.compared_at,
+        }
+    });
+    pequod_api::sync::SyncStatus { database, files }
 }
 
 /// The data sync of this node; cheap to clone.
@@ -130,6 +196,7 @@ struct Running {
     postgres: Option<Arc<Postgres>>,
     pusher: Option<FileSyncHandle>,
     daemon: Option<RsyncDaemon>,
+    daemon_config: Option<DaemonConfig>,
     /// The master's durability monitor or the slave's position poller.
     watcher: Option<AbortOnDrop>,
 }
@@ -235,6 +302,44 @@ impl DataSync {
 
     pub fn subscribe(&self) -> watch::Receiver<SyncState> {
         self.inner.state.subscribe()
+    }
+
+    /// The state as the API shows it, kept up to date by a task of its own.
+    pub fn wire(&self) -> watch::Receiver<pequod_api::sync::SyncStatus> {
+        let inner = self.inner.clone();
+        let mut state = inner.state.subscribe();
+        let (tx, rx) = watch::channel(wire_status(
+            &state.borrow(),
+            inner.database.as_ref(),
+            &inner.files,
+        ));
+        tokio::spawn(async move {
+            while state.changed().await.is_ok() {
+                let status = wire_status(
+                    &state.borrow_and_update(),
+                    inner.database.as_ref(),
+                    &inner.files,
+                );
+                if tx.send(status).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    /// What Filesystem Sync found differing from the peer.
+    pub fn set_differing(&self, paths: Vec<String>) {
+        self.inner.state.send_modify(|state| {
+            state.differing = paths;
+            state.compared_at = Some(Utc::now());
+        });
+    }
+
+    /// The slave's rsync daemon as it runs, for the Rsync Server check.
+    pub async fn daemon_config(&self) -> Option<DaemonConfig> {
+        let running = self.inner.running.lock().await;
+        running.daemon.as_ref().and(running.daemon_config.clone())
     }
 
     /// The server of this node, for the checks (none before the node is in a cluster).
@@ -469,6 +574,7 @@ impl DataSync {
                 rsync: self.inner.files.rsync.clone(),
             };
             running.daemon = Some(RsyncDaemon::start(&config).await?);
+            running.daemon_config = Some(config.clone());
             self.publish_files(FilesDirection::Receiving, None);
             log.push(format!(
                 "the rsync daemon takes {}'s pushes on {}:{}",
@@ -498,13 +604,33 @@ impl DataSync {
     /// Add slave / Add again, on the slave: the master's database copied by
     /// `pg_basebackup`, or this node's old one rewound to follow it; then started
     /// as a standby.
-    pub async fn clone_from(
+    pub fn clone_from<'a>(
+        &'a self,
+        me: &'a Endpoint,
+        master: &'a Endpoint,
+        secret: &'a SecretString,
+    ) -> BoxFuture<'a, Result<CloneOutcome, SyncError>> {
+        Box::pin(self.clone_from_now(me, master, secret))
+    }
+
+    async fn clone_from_now(
         &self,
         me: &Endpoint,
         master: &Endpoint,
         secret: &SecretString,
-        progress: impl FnMut(BackupProgress),
     ) -> Result<CloneOutcome, SyncError> {
+        let mut reported = 0;
+        let progress = move |p: BackupProgress| {
+            let percent = (p.done_kb * 100).checked_div(p.total_kb).unwrap_or(0);
+            if percent >= reported + 10 {
+                reported = percent;
+                tracing::info!(
+                    done_kb = p.done_kb,
+                    total_kb = p.total_kb,
+                    "copying the master's database"
+                );
+            }
+        };
         let Some(settings) = self.inner.database.clone() else {
             return Ok(CloneOutcome::NotManaged);
         };
