@@ -280,6 +280,17 @@ pub struct ReplicationSeen {
     pub longest_sync_wait: Option<Duration>,
 }
 
+/// flushed LSN, walsender state, standby's flush LSN, reply age, replay lag, longest
+/// wait for the standby (seconds).
+type ReplicationRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
 /// The primary's view of `standby`, in one round trip.
 pub fn replication_state<'a>(
     conn: &'a mut PgConnection,
@@ -292,14 +303,7 @@ async fn replication_state_now(
     conn: &mut PgConnection,
     standby: &StandbyName,
 ) -> Result<ReplicationSeen> {
-    let row: (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-    ) = sqlx::query_as(
+    let row: ReplicationRow = sqlx::query_as(
         "SELECT pg_current_wal_flush_lsn()::text,
                     r.state::text,
                     r.flush_lsn::text,
@@ -1056,7 +1060,7 @@ impl Postgres {
             .await
             .map_err(sql("starting the sync-test write"))?;
         batch(
-            &mut *tx,
+            &mut tx,
             format!(
                 "SET LOCAL synchronous_commit = local;
              CREATE SCHEMA IF NOT EXISTS pequod;

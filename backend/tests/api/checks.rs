@@ -141,7 +141,10 @@ async fn not_configured_checks_light_nothing_but_a_check_that_cannot_tell_is_yel
             "asterisk-ami",
             "no Asterisk manager address is configured (checks.ami_address)",
         ),
-        ("database-query", "data sync is not set up on this node"),
+        (
+            "database-query",
+            "no database is managed on this node ([database])",
+        ),
     ] {
         let check = app.run_check(&token, id).await;
         assert_eq!(
@@ -159,7 +162,11 @@ async fn not_configured_checks_light_nothing_but_a_check_that_cannot_tell_is_yel
     for id in ["filesystem-sync", "rsync-server", "database-sync"] {
         let check = app.run_check(&token, id).await;
         assert!(!check.configured, "{check:?}");
-        assert_eq!(check.output, "data sync is not set up on this node");
+        let expected = match id {
+            "database-sync" => "no database is managed on this node ([database])",
+            _ => "no synced paths are configured ([files] paths)",
+        };
+        assert_eq!(check.output, expected);
     }
     for id in ["asterisk-sip", "disk-usage", "default-services"] {
         let check = app.run_check(&token, id).await;
