@@ -94,7 +94,9 @@ impl From<ClusterError> for ApiError {
             | ClusterError::AlreadyInCluster { .. }
             | ClusterError::PrepareOnMaster
             | ClusterError::SlaveActive { .. }
-            | ClusterError::NoHealthySlave => ApiError::Conflict(err.to_string()),
+            | ClusterError::NoHealthySlave
+            | ClusterError::ForceNotSlave { .. }
+            | ClusterError::MasterStillHeard { .. } => ApiError::Conflict(err.to_string()),
             ClusterError::Storage(err) => err.into(),
             ClusterError::Unexpected(err) => ApiError::Unexpected(err),
         }

@@ -3,7 +3,7 @@
 //! SIP service. The tests drive them through their REST API from inside the namespaces.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -124,6 +124,26 @@ pub struct LabCluster {
     dead_machines: Mutex<Vec<Ns>>,
     /// Each node runs its own PostgreSQL, managed by its pequod.
     database: std::sync::atomic::AtomicBool,
+    /// The nodes mirror [`LAB_FILES`].
+    files: std::sync::atomic::AtomicBool,
+}
+
+/// The synced path of the lab's file sync: the same absolute path on both nodes, each
+/// node seeing its own directory there. `ip netns exec` binds
+/// `/etc/netns/<namespace>/<entry>` over `/etc/<entry>` in the mount namespace of what
+/// it runs, so each node's pequod (and its rsync) sees its own tree at this path.
+pub const LAB_FILES: &str = "/etc/pequod-lab-files";
+
+impl Drop for LabCluster {
+    fn drop(&mut self) {
+        if self.files.load(std::sync::atomic::Ordering::SeqCst) {
+            for ns in [Ns::Node1, Ns::Node2] {
+                let _ = fs::remove_dir_all(Path::new("/etc/netns").join(self.lab.ns(ns)));
+            }
+            // Only an empty one, which is what the lab made.
+            let _ = fs::remove_dir(LAB_FILES);
+        }
+    }
 }
 
 impl LabCluster {
@@ -145,7 +165,27 @@ impl LabCluster {
             extra_config: Mutex::new(String::new()),
             dead_machines: Mutex::new(Vec::new()),
             database: std::sync::atomic::AtomicBool::new(false),
+            files: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// From the next start on, the nodes mirror [`LAB_FILES`] master → slave.
+    pub fn with_files(&self) -> Result<()> {
+        fs::create_dir_all(LAB_FILES)?;
+        for ns in [Ns::Node1, Ns::Node2] {
+            fs::create_dir_all(self.node_files(ns))?;
+        }
+        self.files.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Where the node's [`LAB_FILES`] really are (what the node sees there).
+    pub fn node_files(&self, ns: Ns) -> PathBuf {
+        Path::new("/etc/netns").join(self.lab.ns(ns)).join(
+            Path::new(LAB_FILES)
+                .strip_prefix("/etc")
+                .unwrap_or(Path::new("files")),
+        )
     }
 
     /// From the next start on, each node's pequod runs its own PostgreSQL (Debian's
@@ -153,6 +193,56 @@ impl LabCluster {
     pub fn with_database(&self) {
         self.database
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The node's PostgreSQL data directory.
+    pub fn database_dir(&self, ns: Ns) -> Result<PathBuf> {
+        Ok(self.node_dir(ns)?.join("postgresql"))
+    }
+
+    /// Runs the node's PostgreSQL by hand, behind pequod's back (as an administrator
+    /// might), reachable over its socket only; `stop` ends it.
+    pub fn pg_ctl_by_hand(&self, ns: Ns, action: &str) -> Result<()> {
+        let data = self.database_dir(ns)?;
+        let mut cmd = std::process::Command::new("runuser");
+        cmd.args([
+            "-u",
+            "postgres",
+            "--",
+            "/usr/lib/postgresql/15/bin/pg_ctl",
+            action,
+            "-w",
+            "-s",
+        ])
+        .arg("-D")
+        .arg(&data)
+        .current_dir("/");
+        if action == "start" {
+            cmd.args(["-o", "-c listen_addresses=''"])
+                .arg("-l")
+                .arg(self.database_socket(ns)?.join("by-hand.log"));
+        } else {
+            cmd.args(["-m", "fast"]);
+        }
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .context("running pg_ctl")?;
+        ensure!(
+            out.status.success(),
+            "pg_ctl {action} on {ns}: {}; its log: {}",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            fs::read_to_string(self.database_socket(ns)?.join("by-hand.log")).unwrap_or_default()
+        );
+        Ok(())
+    }
+
+    /// Brings a dead machine's links up again without starting its pequod.
+    pub fn boot_without_pequod(&self, ns: Ns) -> Result<()> {
+        for ifname in [Lab::TELEPHONY_IF, Lab::CLUSTER_IF] {
+            self.lab.link_up(ns, ifname)?;
+        }
+        Ok(())
     }
 
     /// Where the node's PostgreSQL puts its socket.
@@ -326,6 +416,19 @@ lag_threshold_secs = 2.0
                 net = Lab::TELEPHONY_NET,
                 prefix = Lab::TELEPHONY_PREFIX_LEN,
             );
+        }
+        if self.files.load(std::sync::atomic::Ordering::SeqCst) {
+            database.push_str(&format!(
+                r#"
+[files]
+paths = ["{LAB_FILES}"]
+debounce_ms = 100
+max_delay_ms = 500
+full_pass_interval_secs = 3
+retry_initial_ms = 200
+retry_max_ms = 1000
+"#
+            ));
         }
         let path = dir.join("pequod.toml");
         fs::write(&path, config + &extra + &database)?;

@@ -147,3 +147,298 @@ fn killing_the_master_loses_no_acknowledged_commit_and_the_old_master_follows_th
     }
     writer.stop();
 }
+
+#[test]
+fn a_slave_gone_drops_the_master_to_async_and_writes_go_on_until_it_is_back() {
+    if !require_root() {
+        return;
+    }
+    let cluster = LabCluster::new("durability").expect("the lab builds");
+    cluster.with_database();
+    cluster.start(Ns::Node1).unwrap();
+    cluster.start(Ns::Node2).unwrap();
+    cluster.configure_master(Ns::Node1).unwrap();
+    cluster
+        .psql(
+            Ns::Node1,
+            "CREATE ROLE pbx LOGIN PASSWORD 'pbx';
+             CREATE TABLE calls (id bigint PRIMARY KEY);
+             GRANT SELECT, INSERT ON calls TO pbx;",
+        )
+        .unwrap();
+    cluster.pair(Ns::Node1, Ns::Node2).unwrap();
+    let writer = cluster.start_writer().unwrap();
+    cluster
+        .wait_for("commits in sync mode", DEADLINE, || {
+            Ok(writer.acknowledged()?.len() >= 20)
+        })
+        .unwrap();
+
+    cluster.fail(Ns::Node2, Fault::MachineDeath).unwrap();
+    let at_kill = writer.acknowledged().unwrap().len();
+    cluster
+        .wait_for("commits without the slave", DEADLINE, || {
+            Ok(writer.acknowledged()?.len() >= at_kill + 20)
+        })
+        .unwrap();
+    let sync = cluster.get(Ns::Node1, "/api/v1/sync").unwrap();
+    assert_eq!(sync["database"]["durability"], "async", "{sync}");
+    assert!(
+        sync["database"]["degraded"]
+            .as_str()
+            .is_some_and(|why| why.contains("node2")),
+        "{sync}"
+    );
+    let state = cluster.get(Ns::Node1, "/api/v1/cluster").unwrap();
+    assert_ne!(state["lamp"], "green", "{state}");
+    assert!(
+        state["lamp_reasons"]
+            .to_string()
+            .contains("do not wait for the slave"),
+        "{state}"
+    );
+    assert_eq!(cluster.role(Ns::Node1).unwrap(), "master");
+
+    // The slave boots again: it streams, catches up, and commits wait for it again.
+    cluster.start(Ns::Node2).unwrap();
+    cluster
+        .wait_for("sync mode again", DEADLINE, || {
+            let sync = cluster.get(Ns::Node1, "/api/v1/sync")?;
+            Ok(sync["database"]["durability"] == "sync" && sync["database"]["degraded"].is_null())
+        })
+        .unwrap();
+    let newest = *writer.acknowledged().unwrap().last().unwrap();
+    cluster
+        .wait_for(
+            "the slave to have the rows written without it",
+            DEADLINE,
+            || Ok(rows(&cluster, Ns::Node2).contains(&newest)),
+        )
+        .unwrap();
+    writer.stop();
+}
+
+/// Reads a file of the node's synced tree (`None` when it is not there).
+fn read(cluster: &LabCluster, ns: Ns, path: &str) -> Option<String> {
+    std::fs::read_to_string(cluster.node_files(ns).join(path)).ok()
+}
+
+fn write(cluster: &LabCluster, ns: Ns, path: &str, text: &str) {
+    let path = cluster.node_files(ns).join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Changes reach the slave within this long (the acceptance bound).
+const FILES_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[test]
+fn files_follow_the_master_within_seconds_and_a_change_by_hand_on_the_slave_is_named() {
+    if !require_root() {
+        return;
+    }
+    let cluster = LabCluster::new("file-sync").expect("the lab builds");
+    cluster.with_files().unwrap();
+    write(&cluster, Ns::Node1, "etc/asterisk/sip.conf", "[general]\n");
+    cluster.start(Ns::Node1).unwrap();
+    cluster.start(Ns::Node2).unwrap();
+    cluster.configure_master(Ns::Node1).unwrap();
+    // Add slave waits for the first full pass.
+    cluster.pair(Ns::Node1, Ns::Node2).unwrap();
+    assert_eq!(
+        read(&cluster, Ns::Node2, "etc/asterisk/sip.conf").as_deref(),
+        Some("[general]\n")
+    );
+
+    // A new file, a change, a directory created and filled in one burst, a delete.
+    write(&cluster, Ns::Node1, "voicemail/INBOX/msg0001.txt", "hello");
+    cluster
+        .wait_for("a new file on the slave", FILES_WITHIN, || {
+            Ok(
+                read(&cluster, Ns::Node2, "voicemail/INBOX/msg0001.txt").as_deref()
+                    == Some("hello"),
+            )
+        })
+        .unwrap();
+    write(
+        &cluster,
+        Ns::Node1,
+        "etc/asterisk/sip.conf",
+        "[general]\nbindport=5060\n",
+    );
+    cluster
+        .wait_for("a changed file on the slave", FILES_WITHIN, || {
+            Ok(read(&cluster, Ns::Node2, "etc/asterisk/sip.conf")
+                .is_some_and(|t| t.contains("bindport")))
+        })
+        .unwrap();
+    for i in 0..50 {
+        write(
+            &cluster,
+            Ns::Node1,
+            &format!("monitor/burst/call{i:03}.txt"),
+            "rec",
+        );
+    }
+    cluster
+        .wait_for(
+            "a directory made and filled in one burst",
+            FILES_WITHIN,
+            || {
+                Ok((0..50).all(|i| {
+                    read(
+                        &cluster,
+                        Ns::Node2,
+                        &format!("monitor/burst/call{i:03}.txt"),
+                    )
+                    .is_some()
+                }))
+            },
+        )
+        .unwrap();
+    std::fs::remove_file(
+        cluster
+            .node_files(Ns::Node1)
+            .join("voicemail/INBOX/msg0001.txt"),
+    )
+    .unwrap();
+    cluster
+        .wait_for("a deleted file gone on the slave", FILES_WITHIN, || {
+            Ok(read(&cluster, Ns::Node2, "voicemail/INBOX/msg0001.txt").is_none())
+        })
+        .unwrap();
+
+    // A file changed by hand on the slave: Filesystem Sync names it.
+    let check = |ns: Ns| {
+        cluster
+            .api(ns, "POST", "/api/v1/checks/filesystem-sync/run", None)
+            .unwrap()
+            .1
+    };
+    let ok = check(Ns::Node1);
+    assert_eq!(ok["state"], "ok", "{ok}");
+    write(
+        &cluster,
+        Ns::Node2,
+        "etc/asterisk/sip.conf",
+        "edited by hand",
+    );
+    let differs = check(Ns::Node2);
+    assert_eq!(differs["state"], "critical", "{differs}");
+    assert!(
+        differs["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("etc/asterisk/sip.conf")),
+        "{differs}"
+    );
+    let sync = cluster.get(Ns::Node2, "/api/v1/sync").unwrap();
+    assert!(
+        sync["files"]["differing_paths"]
+            .to_string()
+            .contains("sip.conf"),
+        "{sync}"
+    );
+    // The master's next full pass puts it right again.
+    cluster
+        .wait_for("the full pass to mend the slave", DEADLINE, || {
+            Ok(read(&cluster, Ns::Node2, "etc/asterisk/sip.conf")
+                .is_some_and(|t| t.contains("bindport")))
+        })
+        .unwrap();
+
+    // The master dies: the new master has every file.
+    cluster.fail(Ns::Node1, Fault::MachineDeath).unwrap();
+    cluster
+        .wait_for("node2 to take over", DEADLINE, || {
+            Ok(cluster.role(Ns::Node2)? == "master")
+        })
+        .unwrap();
+    assert!((0..50).all(|i| {
+        read(
+            &cluster,
+            Ns::Node2,
+            &format!("monitor/burst/call{i:03}.txt"),
+        )
+        .is_some()
+    }));
+}
+
+#[test]
+fn an_old_master_written_to_after_the_failover_is_rewound_and_the_job_names_what_was_cut_off() {
+    if !require_root() {
+        return;
+    }
+    let cluster = LabCluster::new("diverged").expect("the lab builds");
+    cluster.with_database();
+    cluster.start(Ns::Node1).unwrap();
+    cluster.start(Ns::Node2).unwrap();
+    cluster.configure_master(Ns::Node1).unwrap();
+    cluster
+        .psql(
+            Ns::Node1,
+            "CREATE TABLE calls (id bigint PRIMARY KEY); INSERT INTO calls VALUES (1);",
+        )
+        .unwrap();
+    cluster.pair(Ns::Node1, Ns::Node2).unwrap();
+    cluster.fail(Ns::Node1, Fault::MachineDeath).unwrap();
+    cluster
+        .wait_for(
+            "node2 to take over with its database promoted",
+            DEADLINE,
+            || Ok(cluster.get(Ns::Node2, "/api/v1/sync")?["database"]["role"] == "primary"),
+        )
+        .unwrap();
+    cluster
+        .psql(Ns::Node2, "INSERT INTO calls VALUES (2)")
+        .unwrap();
+
+    // Behind the cluster's back, the old master's database takes writes of its own
+    // (committed locally: in sync mode they would otherwise wait for node2 forever).
+    cluster.boot_without_pequod(Ns::Node1).unwrap();
+    cluster.pg_ctl_by_hand(Ns::Node1, "start").unwrap();
+    cluster
+        .psql(
+            Ns::Node1,
+            "SET synchronous_commit = local;
+             INSERT INTO calls SELECT g FROM generate_series(100, 104) g",
+        )
+        .unwrap();
+    cluster.pg_ctl_by_hand(Ns::Node1, "stop").unwrap();
+
+    cluster.start(Ns::Node1).unwrap();
+    cluster
+        .wait_for("node1 to be standby", DEADLINE, || {
+            Ok(cluster.role(Ns::Node1)? == "standby")
+        })
+        .unwrap();
+    let job = cluster
+        .run_job(Ns::Node2, "POST", "/api/v1/slaves/node1/readd", None)
+        .unwrap();
+    let text = job.to_string();
+    assert!(
+        text.contains("rewound") && text.contains("commit(s) between"),
+        "the job names the commits cut off: {text}"
+    );
+    let kept = text
+        .split("its old WAL is kept in ")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the job says where the cut-off WAL is kept");
+    assert!(std::path::Path::new(kept).join("pg_wal").is_dir(), "{kept}");
+    // Never kept as primary: it follows node2, without what was cut off.
+    cluster
+        .psql(Ns::Node2, "INSERT INTO calls VALUES (3)")
+        .unwrap();
+    cluster
+        .wait_for("node1 to follow node2", DEADLINE, || {
+            Ok(rows(&cluster, Ns::Node1) == BTreeSet::from([1, 2, 3]))
+        })
+        .unwrap();
+    assert_eq!(
+        cluster
+            .psql(Ns::Node1, "SELECT pg_is_in_recovery()")
+            .unwrap()
+            .trim(),
+        "t"
+    );
+}

@@ -717,9 +717,12 @@ fn forged_heartbeats_from_the_phone_cause_no_failover() {
         .lab
         .in_netns(Ns::Phone, || {
             let socket = std::net::UdpSocket::bind("10.77.0.12:0").unwrap();
-            let mut forged = b"PQHB\x01\x01\x01\x01".to_vec();
+            // Version 2: link, role, flags, node id, boot, sequence, send time, epoch,
+            // the database advert, the name.
+            let mut forged = b"PQHB\x02\x01\x01\x01".to_vec();
             forged.extend_from_slice(&[0u8; 16 + 8 + 8 + 8]);
             forged.extend_from_slice(&u64::MAX.to_be_bytes());
+            forged.extend_from_slice(&[0u8; 8]);
             forged.push(5);
             forged.extend_from_slice(b"node2");
             forged.extend_from_slice(&[0u8; 32]);

@@ -120,4 +120,10 @@ pub struct ConfigureMaster {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct ManualFailover {}
+pub struct ManualFailover {
+    /// On the slave, when the master is gone: take over even though the slave's
+    /// database may lack commits the master acknowledged (they are lost; the job says
+    /// how much). Refused while the master is heard.
+    #[serde(default)]
+    pub force: bool,
+}

@@ -522,6 +522,21 @@ impl Shared {
             }
             lamp_reasons.insert(0, warning.reason.clone());
         }
+        // Commits that no longer wait for the slave are worth a yellow lamp too.
+        if let Some(why) = self
+            .sync
+            .state()
+            .database
+            .and_then(|db| db.degraded)
+            .filter(|_| node.role == Role::Master)
+        {
+            if lamp == Lamp::Green {
+                lamp = Lamp::Yellow;
+            }
+            lamp_reasons.push(format!(
+                "commits do not wait for the slave (async) until it has caught up: {why}"
+            ));
+        }
         let vip_holder = if seen.holds_vip {
             Some(node.hostname.to_string())
         } else if seen.peer_holds_vip {

@@ -55,6 +55,15 @@ pub enum ClusterError {
     NotActiveSlave { hostname: String },
     #[error("there is no healthy slave to take over: a failover now would leave no master")]
     NoHealthySlave,
+    #[error(
+        "this node is {}; a forced failover runs on the slave whose master is gone",
+        .role.as_str()
+    )]
+    ForceNotSlave { role: Role },
+    #[error(
+        "master {master} is still heard: run the manual failover on the master instead of forcing it"
+    )]
+    MasterStillHeard { master: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -614,6 +623,56 @@ impl Operations {
                         .set_membership(Role::Master, node.epoch, Some(&config))
                         .await?;
                     ctx.log("the master keeps the cluster IP and its services")
+                        .await;
+                    Ok(())
+                },
+            )
+            .await?)
+    }
+
+    /// A forced failover on the slave whose master is gone: it takes over although its
+    /// database may lack commits the master acknowledged; the job records how much.
+    pub async fn forced_failover(&self) -> Result<JobSummary, ClusterError> {
+        let node = self.agent.node().await;
+        if node.role != Role::Slave {
+            return Err(ClusterError::ForceNotSlave { role: node.role });
+        }
+        let view = self.agent.view();
+        if let Some(master) = view.peer.as_ref().filter(|p| p.alive()) {
+            return Err(ClusterError::MasterStillHeard {
+                master: master.hostname.clone(),
+            });
+        }
+        let agent = self.agent.clone();
+        Ok(self
+            .jobs
+            .submit(
+                JobKind::ManualFailover,
+                format!("Forced failover to {}", node.hostname),
+                &[
+                    "Record what may be lost",
+                    "Take over",
+                    "Wait for the cluster IP",
+                ],
+                move |ctx: JobContext| async move {
+                    ctx.step(0).await;
+                    let why = view
+                        .last_decision
+                        .as_ref()
+                        .map(|d| d.reason.clone())
+                        .unwrap_or_else(|| "no decision was made yet".into());
+                    ctx.log(format!("forced by a person; the last decision was: {why}"))
+                        .await;
+                    ctx.step(1).await;
+                    agent.force_takeover().await?;
+                    ctx.step(2).await;
+                    agent
+                        .wait_for_view(Duration::from_secs(10), |view| view.holds_vip)
+                        .await
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("this node did not take over within 10 s")
+                        })?;
+                    ctx.log("this node is master and holds the cluster IP")
                         .await;
                     Ok(())
                 },

@@ -102,6 +102,34 @@ pub fn test_mail(node: &str, at: DateTime<Utc>) -> Content {
 }
 
 /// A check whose confirmed (hard) state changed.
+/// The master's commits stopped waiting for the slave (`degraded` says why), or wait
+/// for it again (`None`).
+pub fn durability(node: &str, degraded: Option<&str>, at: DateTime<Utc>) -> Content {
+    match degraded {
+        Some(why) => Content {
+            subject: format!("[Pequod] {node}: commits no longer wait for the slave"),
+            body: format!(
+                "The database on the master {node} no longer waits for the slave before it \
+                 acknowledges a commit (async), because {why}.\n\n\
+                 Writes go on. Until the slave has caught up, a failover could lose the \
+                 commits it lacks: the slave is not promoted automatically while it is \
+                 known to lack any.\n\n\
+                 Node: {node}\n\
+                 When: {at}\n{FOOTER}"
+            ),
+        },
+        None => Content {
+            subject: format!("[Pequod] {node}: commits wait for the slave again"),
+            body: format!(
+                "The slave has caught up: the database on the master {node} waits for it \
+                 again before it acknowledges a commit (sync).\n\n\
+                 Node: {node}\n\
+                 When: {at}\n{FOOTER}"
+            ),
+        },
+    }
+}
+
 pub fn check_change(node: &str, check: &Check, from: CheckState) -> Content {
     let at = check
         .last_change

@@ -99,10 +99,13 @@ impl Notifier {
         let domain_watcher = self.clone();
         let domain = events.subscribe_domain();
         let sender = self.clone();
+        let durability_watcher = self.clone();
+        let durability = self.inner.agent.data_sync().subscribe();
         vec![
             tokio::spawn(async move { watcher.watch(receiver).await }),
             tokio::spawn(async move { domain_watcher.watch_domain(domain).await }),
             tokio::spawn(async move { sender.run_sender().await }),
+            tokio::spawn(async move { durability_watcher.watch_durability(durability).await }),
         ]
     }
 
@@ -343,6 +346,30 @@ impl Notifier {
                     tracing::warn!(missed, "the notifier missed events");
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// A master whose commits stop waiting for the slave (and start again) says so.
+    async fn watch_durability(
+        &self,
+        mut state: tokio::sync::watch::Receiver<crate::sync::service::SyncState>,
+    ) {
+        let mut degraded: Option<String> = None;
+        loop {
+            let now = state
+                .borrow_and_update()
+                .database
+                .as_ref()
+                .and_then(|db| db.degraded.clone());
+            if now.is_some() != degraded.is_some() {
+                let node = self.inner.agent.node().await.hostname.to_string();
+                self.notify(None, compose::durability(&node, now.as_deref(), Utc::now()))
+                    .await;
+            }
+            degraded = now;
+            if state.changed().await.is_err() {
+                return;
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use pequod_api::Problem;
-use pequod_api::cluster::{Cluster, ConfigureMaster};
+use pequod_api::cluster::{Cluster, ConfigureMaster, ManualFailover};
 use pequod_api::jobs::JobAccepted;
 
 use crate::error::ApiError;
@@ -58,22 +58,38 @@ pub async fn configure_master(
 
 /// Manual failover.
 ///
-/// This master stops its services and releases the cluster IP, and the slave takes
-/// over. Active calls are interrupted. Refused when there is no healthy slave.
+/// On the master: it stops its services, its database refuses writes, it releases the
+/// cluster IP, and the slave takes over. Active calls are interrupted. Refused when
+/// there is no healthy slave. With `force` on the slave whose master is gone: it takes
+/// over even when its database lacks acknowledged commits (recorded, with how much).
+/// The body may be left out.
 #[utoipa::path(
     tag = "cluster",
     security(("bearer" = [])),
+    request_body(content = Option<ManualFailover>, description = "Optional; `{\"force\": true}` on the slave"),
     responses(
         (status = 202, description = "The failover job", body = JobAccepted),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not the master, or no healthy slave", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not the master, no healthy slave, or (forced) the master is still heard", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cluster/failover")]
 pub async fn failover(
     _user: AuthUser,
     state: web::Data<AppState>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let job = state.cluster.manual_failover().await?;
+    let request: ManualFailover = if body.iter().all(u8::is_ascii_whitespace) {
+        ManualFailover::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let job = if request.force {
+        state.cluster.forced_failover().await?
+    } else {
+        state.cluster.manual_failover().await?
+    };
     Ok(super::accepted(job))
 }

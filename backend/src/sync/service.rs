@@ -803,11 +803,15 @@ impl From<RewindOutcome> for CloneOutcome {
         match outcome {
             RewindOutcome::Rewound { diverged } => CloneOutcome::Rewound {
                 kept: diverged.as_ref().and_then(|d| d.kept.as_ref()).map(|p| p.display().to_string()),
-                diverged: diverged.map(|d| {
-                    format!(
-                        "{} commit(s) between {} and {} on timeline {} that the master does not have",
-                        d.commits, d.from, d.to, d.timeline
-                    )
+                diverged: diverged.map(|d| match d.commits {
+                    0 => format!(
+                        "no commit: the WAL between {} and {} on timeline {} held none the master lacks",
+                        d.from, d.to, d.timeline
+                    ),
+                    n => format!(
+                        "{n} commit(s) between {} and {} on timeline {} that the master does not have",
+                        d.from, d.to, d.timeline
+                    ),
                 }),
             },
             RewindOutcome::Rebuilt { why, kept } => CloneOutcome::Rebuilt {
@@ -831,7 +835,7 @@ impl CloneOutcome {
                 diverged: Some(what),
                 kept,
             } => format!(
-                "rewound the slave's old database (pg_rewind); cut off: {what}; its WAL is kept in {}",
+                "rewound the slave's old database (pg_rewind); what it had past the fork: {what}; its old WAL is kept in {}",
                 kept.as_deref().unwrap_or("(could not be kept)")
             ),
             CloneOutcome::Rebuilt { why, kept } => format!(
