@@ -332,7 +332,17 @@ impl LabCluster {
             .and_then(|p| fs::read_to_string(p).ok())
             .unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        let mut tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        // The node's PostgreSQL says what its pequod cannot.
+        if let Ok(log) = self
+            .node_dir(ns)
+            .and_then(|d| Ok(fs::read_to_string(d.join("postgresql.log"))?))
+        {
+            let lines: Vec<&str> = log.lines().collect();
+            tail.push_str("\n--- its PostgreSQL ---\n");
+            tail.push_str(&lines[lines.len().saturating_sub(25)..].join("\n"));
+        }
+        tail
     }
 
     /// Writes the node's settings: its API, SSH and heartbeat ports and Kamailio as the
@@ -730,7 +740,9 @@ retry_max_ms = 1000
             }
             ensure!(
                 Instant::now() < deadline,
-                "job {path} on {ns} did not end: {job:#}"
+                "job {path} on {ns} did not end: {job:#}\n--- node1 ---\n{}\n--- node2 ---\n{}",
+                self.log_tail(Ns::Node1),
+                self.log_tail(Ns::Node2)
             );
             std::thread::sleep(Duration::from_millis(50));
         }

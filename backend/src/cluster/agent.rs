@@ -657,8 +657,8 @@ impl Executor {
         self.shared
             .view
             .send_modify(|view| view.cluster_ip = Some(cluster_ip));
-        // What the role serves of the data; a master in its start-up grace starts its
-        // database when it claims the cluster IP again, not before.
+        // What the role serves of the data; a master in its start-up grace runs its
+        // database again when it claims the cluster IP, not before.
         let sync = &self.shared.sync;
         let secret = config.secret.clone();
         let result = match (node.role, config.peer_of(node.id)) {
@@ -675,7 +675,9 @@ impl Executor {
                 )
                 .await
                 .map(drop),
-            (Role::Master, _) => Ok(()),
+            // Until it claims the cluster IP again, a former master's database takes
+            // no writes: the slave may have taken over while it was gone.
+            (Role::Master, _) => sync.refuse_writes().await,
             (Role::Standby | Role::Standalone, _) => sync.stand_by().await,
         };
         if let Err(err) = result {

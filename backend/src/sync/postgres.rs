@@ -843,10 +843,12 @@ impl Postgres {
             if !promoted {
                 return Err(PostgresError::Timeout("the promotion"));
             }
+            self.remove_conf(STANDBY_CONF).await?;
+            self.remove_conf(DURABILITY_CONF).await?;
+            return reload(&mut conn).await;
         }
-        self.remove_conf(STANDBY_CONF).await?;
-        self.remove_conf(DURABILITY_CONF).await?;
-        reload(&mut conn).await
+        // A primary already: its durability mode stays as the monitor keeps it.
+        Ok(())
     }
 
     /// Whether the server is a standby (in recovery).

@@ -672,8 +672,19 @@ impl DataSync {
         let mut running = self.inner.running.lock().await;
         running.pusher = None;
         running.watcher = None;
-        self.inner.advert.send_replace(None);
+        // The advert stays as it was: the slave that takes over next judges its own
+        // position against the last acknowledged commit.
         self.publish_files(FilesDirection::Idle, None);
+        // A server this process did not start (one that outlived a crash of pequod)
+        // is stopped all the same: only the data directory matters for that.
+        if running.postgres.is_none()
+            && let Some(settings) = self.inner.database.clone()
+        {
+            running.postgres = Some(Arc::new(Postgres::new(
+                settings,
+                IpAddr::from([0, 0, 0, 0]),
+            )?));
+        }
         if let Some(pg) = running.postgres.clone() {
             match tokio::time::timeout(REFUSE_TIMEOUT, pg.refuse_writes()).await {
                 Ok(result) => result?,

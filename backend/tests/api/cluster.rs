@@ -96,6 +96,28 @@ async fn cluster_changes_on_a_standalone_node_are_conflicts() {
         .await
         .expect("request");
     problem_is_conflict(response).await;
+    // Forcing is for the slave whose master is gone; a standalone node says so.
+    let forced = app
+        .send_json(
+            Method::POST,
+            "/api/v1/cluster/failover",
+            &token,
+            &serde_json::json!({ "force": true }),
+        )
+        .await;
+    let problem = read_problem(forced, StatusCode::CONFLICT).await;
+    assert!(problem.message().contains("forced failover"), "{problem:?}");
+    // A body that is not JSON is refused with a clear error, and nothing happens.
+    let response = app
+        .client
+        .post(app.url("/api/v1/cluster/failover"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{force: yes}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let response = app
         .client
         .delete(app.url("/api/v1/slaves/node2"))
