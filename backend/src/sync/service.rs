@@ -636,6 +636,8 @@ impl DataSync {
         };
         let mut running = self.inner.running.lock().await;
         running.watcher = None;
+        // The position of the database being replaced says nothing about the new one.
+        self.inner.received.send_replace(None);
         let pg = self.server(&mut running, me.sync_ip).await?;
         let credentials = replication_credentials(secret);
         let standby = StandbyName::for_host(&me.hostname);
@@ -897,6 +899,9 @@ async fn monitor(
     let mut peer_alive = inner.peer_alive.subscribe();
     // Whatever the server runs with, the first round sets the mode explicitly.
     let mut current: Option<DurabilityMode> = None;
+    // Until the slave has once been in sync (a pairing still copying, a master just
+    // restarted), async is the way there, not a fall from it: no warning yet.
+    let mut was_sync = false;
     let mut conn = None;
     publish_database(&inner, |db| {
         db.standby = Some(standby.to_string());
@@ -973,6 +978,7 @@ async fn monitor(
                         _ => tracing::info!("commits do not wait for the slave (async mode)"),
                     }
                     current = Some(next);
+                    was_sync |= next == DurabilityMode::Sync;
                 }
                 Err(err) => {
                     conn = None;
@@ -990,7 +996,7 @@ async fn monitor(
             waits_for_slave: current == Some(DurabilityMode::Sync),
             acknowledged,
         }));
-        let degraded = problem.filter(|_| wanted == DurabilityMode::Sync);
+        let degraded = problem.filter(|_| wanted == DurabilityMode::Sync && was_sync);
         publish_database(&inner, |db| {
             db.role = DatabaseRole::Primary;
             db.durability = current;
