@@ -1213,7 +1213,9 @@ impl Executor {
                 .await
             {
                 Ok(lines) => log.extend(lines),
-                Err(err) => failed.push(format!("the database could not become primary: {err}")),
+                Err(err) => {
+                    failed.push(format!("data sync could not take the master's part: {err}"))
+                }
             }
             self.reopen_gate(rt);
         }

@@ -514,6 +514,13 @@ impl Operations {
                     ctx.step(4).await;
                     let paths = sync.file_settings().paths.len();
                     if paths > 0 {
+                        // A push that could not start (a synced path missing here) is
+                        // said at once rather than waited for.
+                        anyhow::ensure!(
+                            sync.state().files.is_some(),
+                            "file sync to {} did not start: each of [files] paths must be a directory on this master (see its log)",
+                            target.hostname
+                        );
                         let mut state = sync.subscribe();
                         let passed = tokio::time::timeout(
                             Duration::from_secs(600),

@@ -946,13 +946,15 @@ impl Postgres {
         // pg_rewind replaces the WAL past the fork with the new primary's: keep a copy.
         let kept = self.cut_off_dir();
         let wal = self.data_dir().join("pg_wal");
-        let copied = tokio::process::Command::new("cp")
-            .arg("-a")
-            .arg(&wal)
-            .arg(kept.join("pg_wal"))
-            .status();
         let kept = match tokio::fs::create_dir_all(&kept).await {
-            Ok(()) => match copied.await {
+            // `status()` starts the copy at once: only once the directory exists.
+            Ok(()) => match tokio::process::Command::new("cp")
+                .arg("-a")
+                .arg(&wal)
+                .arg(kept.join("pg_wal"))
+                .status()
+                .await
+            {
                 Ok(status) if status.success() => Some(kept),
                 other => {
                     tracing::warn!(?other, "could not keep the cut-off WAL");

@@ -494,6 +494,7 @@ impl DataSync {
                 source: Some(me.sync_ip),
             };
             let handle = FileSync::spawn(self.inner.files.clone(), target)?;
+            self.publish_files(FilesDirection::Pushing, Some(handle.state()));
             spawn_files_state(
                 self.inner.clone(),
                 handle.subscribe(),
