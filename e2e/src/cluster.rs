@@ -748,6 +748,21 @@ retry_max_ms = 1000
         }
     }
 
+    /// The old master after a failover: started again, standby, then added again as
+    /// the slave of `master` (the job is returned).
+    pub fn readd_old_master(&self, old: Ns, master: Ns) -> Result<Value> {
+        self.start(old)?;
+        self.wait_for("the old master to be standby", DEADLINE, || {
+            Ok(self.role(old)? == "standby")
+        })?;
+        self.run_job(
+            master,
+            "POST",
+            &format!("/api/v1/slaves/{}/readd", old.role()),
+            None,
+        )
+    }
+
     /// Role of a node as it reports itself.
     pub fn role(&self, ns: Ns) -> Result<String> {
         Ok(self.get(ns, "/api/v1/cluster")?["role"]

@@ -29,6 +29,23 @@ fn rows(cluster: &LabCluster, ns: Ns) -> BTreeSet<u64> {
         .collect()
 }
 
+/// The table the phone's writer fills, and its login.
+const PBX_SCHEMA: &str = "CREATE ROLE pbx LOGIN PASSWORD 'pbx';
+     CREATE TABLE calls (id bigint PRIMARY KEY);
+     GRANT SELECT, INSERT ON calls TO pbx;";
+
+/// node1 master with its database set up by `schema`, node2 its slave with a copy.
+fn paired_with_database(name: &str, schema: &str) -> LabCluster {
+    let cluster = LabCluster::new(name).expect("the lab builds");
+    cluster.with_database();
+    cluster.start(Ns::Node1).unwrap();
+    cluster.start(Ns::Node2).unwrap();
+    cluster.configure_master(Ns::Node1).unwrap();
+    cluster.psql(Ns::Node1, schema).unwrap();
+    cluster.pair(Ns::Node1, Ns::Node2).unwrap();
+    cluster
+}
+
 fn other(ns: Ns) -> Ns {
     if ns == Ns::Node1 {
         Ns::Node2
@@ -42,20 +59,7 @@ fn killing_the_master_loses_no_acknowledged_commit_and_the_old_master_follows_th
     if !require_root() {
         return;
     }
-    let cluster = LabCluster::new("data-sync").expect("the lab builds");
-    cluster.with_database();
-    cluster.start(Ns::Node1).unwrap();
-    cluster.start(Ns::Node2).unwrap();
-    cluster.configure_master(Ns::Node1).unwrap();
-    cluster
-        .psql(
-            Ns::Node1,
-            "CREATE ROLE pbx LOGIN PASSWORD 'pbx';
-             CREATE TABLE calls (id bigint PRIMARY KEY);
-             GRANT SELECT, INSERT ON calls TO pbx;",
-        )
-        .unwrap();
-    cluster.pair(Ns::Node1, Ns::Node2).unwrap();
+    let cluster = paired_with_database("data-sync", PBX_SCHEMA);
     let sync = cluster.get(Ns::Node1, "/api/v1/sync").unwrap();
     assert_eq!(sync["database"]["role"], "primary", "{sync}");
     assert_eq!(sync["database"]["durability"], "sync", "{sync}");
@@ -153,20 +157,7 @@ fn a_slave_gone_drops_the_master_to_async_and_writes_go_on_until_it_is_back() {
     if !require_root() {
         return;
     }
-    let cluster = LabCluster::new("durability").expect("the lab builds");
-    cluster.with_database();
-    cluster.start(Ns::Node1).unwrap();
-    cluster.start(Ns::Node2).unwrap();
-    cluster.configure_master(Ns::Node1).unwrap();
-    cluster
-        .psql(
-            Ns::Node1,
-            "CREATE ROLE pbx LOGIN PASSWORD 'pbx';
-             CREATE TABLE calls (id bigint PRIMARY KEY);
-             GRANT SELECT, INSERT ON calls TO pbx;",
-        )
-        .unwrap();
-    cluster.pair(Ns::Node1, Ns::Node2).unwrap();
+    let cluster = paired_with_database("durability", PBX_SCHEMA);
     let writer = cluster.start_writer().unwrap();
     cluster
         .wait_for("commits in sync mode", DEADLINE, || {
@@ -368,18 +359,10 @@ fn an_old_master_written_to_after_the_failover_is_rewound_and_the_job_names_what
     if !require_root() {
         return;
     }
-    let cluster = LabCluster::new("diverged").expect("the lab builds");
-    cluster.with_database();
-    cluster.start(Ns::Node1).unwrap();
-    cluster.start(Ns::Node2).unwrap();
-    cluster.configure_master(Ns::Node1).unwrap();
-    cluster
-        .psql(
-            Ns::Node1,
-            "CREATE TABLE calls (id bigint PRIMARY KEY); INSERT INTO calls VALUES (1);",
-        )
-        .unwrap();
-    cluster.pair(Ns::Node1, Ns::Node2).unwrap();
+    let cluster = paired_with_database(
+        "diverged",
+        "CREATE TABLE calls (id bigint PRIMARY KEY); INSERT INTO calls VALUES (1);",
+    );
     cluster.fail(Ns::Node1, Fault::MachineDeath).unwrap();
     cluster
         .wait_for(

@@ -775,35 +775,33 @@ impl Executor {
                 let _ = reply.send(result);
             }
             Command::ExpectHandover(reply) => {
-                let role = self.node.role;
-                let result = if role == Role::Slave {
-                    self.handover_until = Some(Instant::now() + HANDOVER_WINDOW);
-                    Ok(())
-                } else {
-                    Err(anyhow::anyhow!(
-                        "this node is {} and cannot take over",
-                        role.as_str()
-                    ))
-                };
+                let result = self
+                    .takeover_window()
+                    .map(|until| self.handover_until = Some(until));
                 let _ = reply.send(result);
             }
             Command::ForceTakeover(reply) => {
-                let role = self.node.role;
-                let result = if role == Role::Slave {
-                    self.forced_until = Some(Instant::now() + HANDOVER_WINDOW);
-                    Ok(())
-                } else {
-                    Err(anyhow::anyhow!(
-                        "this node is {} and cannot take over",
-                        role.as_str()
-                    ))
-                };
+                let result = self
+                    .takeover_window()
+                    .map(|until| self.forced_until = Some(until));
                 let _ = reply.send(result);
             }
             Command::Shutdown(reply) => {
                 self.shutdown().await;
                 let _ = reply.send(());
             }
+        }
+    }
+
+    /// Until when a takeover asked for by the master (a handover) or by a person (a
+    /// forced failover) is due; only a slave takes over.
+    fn takeover_window(&self) -> anyhow::Result<Instant> {
+        match self.node.role {
+            Role::Slave => Ok(Instant::now() + HANDOVER_WINDOW),
+            role => Err(anyhow::anyhow!(
+                "this node is {} and cannot take over",
+                role.as_str()
+            )),
         }
     }
 

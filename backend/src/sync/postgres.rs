@@ -292,14 +292,7 @@ type ReplicationRow = (
 );
 
 /// The primary's view of `standby`, in one round trip.
-pub fn replication_state<'a>(
-    conn: &'a mut PgConnection,
-    standby: &'a StandbyName,
-) -> futures_util::future::BoxFuture<'a, Result<ReplicationSeen>> {
-    Box::pin(replication_state_now(conn, standby))
-}
-
-async fn replication_state_now(
+pub async fn replication_state(
     conn: &mut PgConnection,
     standby: &StandbyName,
 ) -> Result<ReplicationSeen> {
@@ -337,11 +330,7 @@ async fn replication_state_now(
 
 /// What this standby has received from its primary (what it replayed, before the
 /// first byte arrives after a start).
-pub fn received_lsn(conn: &mut PgConnection) -> futures_util::future::BoxFuture<'_, Result<Lsn>> {
-    Box::pin(received_lsn_now(conn))
-}
-
-async fn received_lsn_now(conn: &mut PgConnection) -> Result<Lsn> {
+pub async fn received_lsn(conn: &mut PgConnection) -> Result<Lsn> {
     let lsn: Option<String> = sqlx::query_scalar(
         "SELECT COALESCE(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text",
     )

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
@@ -51,8 +50,6 @@ pub enum SyncError {
     Timeout(&'static str, Duration),
     #[error("this node manages no database")]
     NoDatabase,
-    #[error("a data sync task failed: {0}")]
-    Task(String),
 }
 
 /// One end of the pair, as data sync needs to know it.
@@ -367,11 +364,7 @@ impl DataSync {
     }
 
     /// "Configure master": a new primary (the database cluster made unless it exists).
-    pub fn init_primary<'a>(&'a self, me: &'a Endpoint) -> BoxFuture<'a, Result<(), SyncError>> {
-        Box::pin(self.init_primary_now(me))
-    }
-
-    async fn init_primary_now(&self, me: &Endpoint) -> Result<(), SyncError> {
+    pub async fn init_primary(&self, me: &Endpoint) -> Result<(), SyncError> {
         if self.inner.database.is_none() {
             return Ok(());
         }
@@ -384,14 +377,7 @@ impl DataSync {
 
     /// Promotes the standby (a takeover, before the services start); a server that is
     /// a primary already stays one, a stopped one is started first.
-    pub fn promote<'a>(
-        &'a self,
-        me: &'a Endpoint,
-    ) -> BoxFuture<'a, Result<Vec<String>, SyncError>> {
-        Box::pin(self.promote_now(me))
-    }
-
-    async fn promote_now(&self, me: &Endpoint) -> Result<Vec<String>, SyncError> {
+    pub async fn promote(&self, me: &Endpoint) -> Result<Vec<String>, SyncError> {
         if self.inner.database.is_none() {
             return Ok(Vec::new());
         }
@@ -423,16 +409,7 @@ impl DataSync {
     /// The master's duties: its primary runs (promoted when it was a standby), the
     /// active slave replicates from it and receives its files; without an active
     /// slave, nothing is replicated. Returns what it did, for the job's log.
-    pub fn serve_as_master<'a>(
-        &'a self,
-        me: &'a Endpoint,
-        slave: Option<&'a Endpoint>,
-        secret: &'a SecretString,
-    ) -> BoxFuture<'a, Result<Vec<String>, SyncError>> {
-        Box::pin(self.serve_as_master_now(me, slave, secret))
-    }
-
-    async fn serve_as_master_now(
+    pub async fn serve_as_master(
         &self,
         me: &Endpoint,
         slave: Option<&Endpoint>,
@@ -451,14 +428,9 @@ impl DataSync {
                 Some(slave) => {
                     let credentials = replication_credentials(secret);
                     let standby = StandbyName::for_host(&slave.hostname);
-                    on_server(pg.clone(), {
-                        let (ip, standby) = (slave.sync_ip, standby.clone());
-                        move |pg| async move {
-                            pg.configure_replication(ip, &credentials).await?;
-                            pg.create_slot(&standby).await
-                        }
-                    })
-                    .await?;
+                    pg.configure_replication(slave.sync_ip, &credentials)
+                        .await?;
+                    pg.create_slot(&standby).await?;
                     running.watcher = Some(AbortOnDrop(tokio::spawn(monitor(
                         self.inner.clone(),
                         pg.clone(),
@@ -514,11 +486,7 @@ impl DataSync {
 
     /// Forgets the removed slave: no replication from it, commits no longer wait for
     /// it, its slot dropped; no more file pushes.
-    pub fn forget_slave<'a>(&'a self, slave: &'a Endpoint) -> BoxFuture<'a, Result<(), SyncError>> {
-        Box::pin(self.forget_slave_now(slave))
-    }
-
-    async fn forget_slave_now(&self, slave: &Endpoint) -> Result<(), SyncError> {
+    pub async fn forget_slave(&self, slave: &Endpoint) -> Result<(), SyncError> {
         let mut running = self.inner.running.lock().await;
         running.pusher = None;
         running.watcher = None;
@@ -541,16 +509,7 @@ impl DataSync {
 
     /// The slave's duties: the rsync daemon takes the master's pushes; the standby
     /// runs once it has been copied (Add slave copies it with [`DataSync::clone_from`]).
-    pub fn serve_as_slave<'a>(
-        &'a self,
-        me: &'a Endpoint,
-        master: &'a Endpoint,
-        secret: &'a SecretString,
-    ) -> BoxFuture<'a, Result<Vec<String>, SyncError>> {
-        Box::pin(self.serve_as_slave_now(me, master, secret))
-    }
-
-    async fn serve_as_slave_now(
+    pub async fn serve_as_slave(
         &self,
         me: &Endpoint,
         master: &Endpoint,
@@ -605,16 +564,7 @@ impl DataSync {
     /// Add slave / Add again, on the slave: the master's database copied by
     /// `pg_basebackup`, or this node's old one rewound to follow it; then started
     /// as a standby.
-    pub fn clone_from<'a>(
-        &'a self,
-        me: &'a Endpoint,
-        master: &'a Endpoint,
-        secret: &'a SecretString,
-    ) -> BoxFuture<'a, Result<CloneOutcome, SyncError>> {
-        Box::pin(self.clone_from_now(me, master, secret))
-    }
-
-    async fn clone_from_now(
+    pub async fn clone_from(
         &self,
         me: &Endpoint,
         master: &Endpoint,
@@ -667,11 +617,7 @@ impl DataSync {
 
     /// A master stepping down: no more pushes, no more commits (the server stops,
     /// immediately if a clean stop takes too long). Called before the cluster IP goes.
-    pub fn refuse_writes<'a>(&'a self) -> BoxFuture<'a, Result<(), SyncError>> {
-        Box::pin(self.refuse_writes_now())
-    }
-
-    async fn refuse_writes_now(&self) -> Result<(), SyncError> {
+    pub async fn refuse_writes(&self) -> Result<(), SyncError> {
         let mut running = self.inner.running.lock().await;
         running.pusher = None;
         running.watcher = None;
@@ -699,11 +645,7 @@ impl DataSync {
     }
 
     /// A standby or standalone node, or a stop of Pequod: nothing runs.
-    pub fn stand_by<'a>(&'a self) -> BoxFuture<'a, Result<(), SyncError>> {
-        Box::pin(self.stand_by_now())
-    }
-
-    async fn stand_by_now(&self) -> Result<(), SyncError> {
+    pub async fn stand_by(&self) -> Result<(), SyncError> {
         self.refuse_writes().await?;
         let mut running = self.inner.running.lock().await;
         if let Some(daemon) = running.daemon.take() {
@@ -748,22 +690,6 @@ fn publish_database(inner: &Inner, change: impl FnOnce(&mut DatabaseState)) {
         });
         change(db);
     });
-}
-
-/// Runs work on the server in a task of its own, so the caller's future stays `Send`
-/// whatever the database driver's futures borrow.
-async fn on_server<T, F>(
-    pg: Arc<Postgres>,
-    work: impl FnOnce(Arc<Postgres>) -> F,
-) -> Result<T, SyncError>
-where
-    T: Send + 'static,
-    F: std::future::Future<Output = Result<T, PostgresError>> + Send + 'static,
-{
-    tokio::spawn(work(pg))
-        .await
-        .map_err(|e| SyncError::Task(e.to_string()))?
-        .map_err(SyncError::from)
 }
 
 async fn stop_daemon(daemon: RsyncDaemon) {

@@ -141,16 +141,7 @@ fn main() -> Result<()> {
             sip.as_millis(),
             write.as_millis()
         );
-        cluster.start(master)?;
-        cluster.wait_for("the old master to be standby", DEADLINE, || {
-            Ok(cluster.role(master)? == "standby")
-        })?;
-        cluster.run_job(
-            slave,
-            "POST",
-            &format!("/api/v1/slaves/{}/readd", master.role()),
-            None,
-        )?;
+        cluster.readd_old_master(master, slave)?;
         std::mem::swap(&mut master, &mut slave);
     }
     println!(

@@ -89,16 +89,7 @@ fn main() -> Result<()> {
             eprintln!("{fault} run {run}/{runs}: {} ms", elapsed.as_millis());
 
             // The old master comes back standby and is added again as the slave.
-            cluster.start(master)?;
-            cluster.wait_for("the old master to be standby", DEADLINE, || {
-                Ok(cluster.role(master)? == "standby")
-            })?;
-            cluster.run_job(
-                slave,
-                "POST",
-                &format!("/api/v1/slaves/{}/readd", master.role()),
-                None,
-            )?;
+            cluster.readd_old_master(master, slave)?;
             std::mem::swap(&mut master, &mut slave);
         }
         let probes = watch.samples();

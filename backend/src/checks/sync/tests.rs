@@ -451,29 +451,6 @@ const SLAVE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const MASTER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 const SECRET: &str = "cluster-secret-2";
 
-/// Whether the rsync tests can run (root for the daemon's chroot and owners, the
-/// rsync program); skips with a message, or fails when `CI` is set.
-fn require_rsync() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let rsync = std::process::Command::new("rsync")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if root && rsync {
-        return true;
-    }
-    let why = if root {
-        "the rsync program (scripts/setup installs it)"
-    } else {
-        "root (the rsync daemon chroots and keeps owners)"
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("the Rsync Server tests need {why}, and CI is set");
-    }
-    eprintln!("skipping: the Rsync Server tests need {why}");
-    false
-}
-
 /// This slave's daemon with one synced module; killed, then its directory removed,
 /// when dropped.
 struct Slave {
@@ -527,7 +504,7 @@ impl Slave {
 
 #[tokio::test]
 async fn the_rsync_server_check_lands_a_canary_in_its_own_daemon() {
-    if !require_rsync() {
+    if !crate::sync::files::tests::can_run() {
         return;
     }
     let slave = Slave::start().await;
@@ -552,7 +529,7 @@ async fn the_rsync_server_check_lands_a_canary_in_its_own_daemon() {
 
 #[tokio::test]
 async fn the_rsync_server_check_is_critical_when_the_daemon_refuses_loses_or_is_gone() {
-    if !require_rsync() {
+    if !crate::sync::files::tests::can_run() {
         return;
     }
     let mut slave = Slave::start().await;
@@ -597,7 +574,7 @@ async fn the_rsync_server_check_is_critical_when_the_daemon_refuses_loses_or_is_
 
 #[tokio::test]
 async fn only_the_canary_module_admits_the_slaves_own_sync_ip() {
-    if !require_rsync() {
+    if !crate::sync::files::tests::can_run() {
         return;
     }
     let slave = Slave::start().await;

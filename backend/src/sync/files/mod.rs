@@ -9,7 +9,7 @@ mod service;
 mod watch;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -22,7 +22,7 @@ const ARRIVAL: Duration = Duration::from_secs(5);
 
 /// Whether these tests can run: root (chroot, owners) and the rsync program. Not so:
 /// skipped with a notice, or failed when `CI` is set.
-fn can_run() -> bool {
+pub(crate) fn can_run() -> bool {
     let root = nix::unistd::geteuid().is_root();
     let rsync = std::process::Command::new("rsync")
         .arg("--version")
