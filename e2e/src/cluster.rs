@@ -30,7 +30,7 @@ pub fn pequod_binary() -> Result<PathBuf> {
     let path = target.join("debug/pequod");
     ensure!(
         path.is_file(),
-        "{} is missing: build it first with `cargo build -p pequod` (scripts/test does)",
+        "{} is missing: build it first with `cargo build -p pequod` (`cargo test --workspace` and scripts/test do)",
         path.display()
     );
     Ok(path)
