@@ -20,4 +20,5 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod sync;
+pub mod systemd;
 pub mod telemetry;

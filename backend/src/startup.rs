@@ -223,7 +223,9 @@ impl Application {
     /// Serves until SIGTERM/SIGINT (or a stop through the handle), then lets go of the
     /// master's duties so the slave can take them over cleanly.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        announce_ready(&self.state.agent.clone()).await;
         let result = self.server.await;
+        crate::systemd::stopping();
         self.checks_task.abort();
         for task in &self.notify_tasks {
             task.abort();
@@ -238,6 +240,29 @@ impl Application {
     pub fn ssh_addr(&self) -> std::net::SocketAddr {
         self.ssh_server.local_addr()
     }
+}
+
+/// Tells systemd the node is up once the API listens (it does since `build`) and,
+/// in a cluster, the agent has decided once. A first decision that does not come
+/// within the wait is logged and the node reported up anyway: it serves its API.
+async fn announce_ready(agent: &Agent) {
+    if agent.view().cluster_ip.is_some() {
+        let wait = std::time::Duration::from_millis(
+            agent
+                .settings()
+                .startup_grace_ms
+                .saturating_add(agent.settings().dead_after_ms)
+                .saturating_add(5_000),
+        );
+        if agent
+            .wait_for_view(wait, |view| view.last_decision.is_some())
+            .await
+            .is_none()
+        {
+            tracing::warn!(?wait, "the cluster agent has not decided yet");
+        }
+    }
+    crate::systemd::ready();
 }
 
 /// A crash is not a death: the cluster IP a killed `pequod` left on this machine goes

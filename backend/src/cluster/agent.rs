@@ -709,6 +709,9 @@ impl Executor {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut guard = StallGuard::new(interval, self.shared.dead_after(), Instant::now());
+        // systemd's watchdog is fed only by finished cycles: a hung agent is restarted
+        // and comes back standby, like any node that starts.
+        let mut watchdog = crate::systemd::Watchdog::from_env();
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
@@ -724,6 +727,7 @@ impl Executor {
                         }
                     }
                     guard.credit(now.elapsed());
+                    watchdog.pet(Instant::now());
                 }
                 command = commands.recv() => match command {
                     Some(Command::Shutdown(reply)) => {
