@@ -58,7 +58,8 @@ pub fn screenshots_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots")
 }
 
-fn repo_dir() -> PathBuf {
+/// The workspace's root directory (the checkout).
+pub fn repo_dir() -> PathBuf {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR"));
     e2e.parent().unwrap_or(e2e).to_path_buf()
 }

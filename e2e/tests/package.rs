@@ -15,10 +15,7 @@ use anyhow::{Context, Result, bail, ensure};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn repo_dir() -> PathBuf {
-    let e2e = Path::new(env!("CARGO_MANIFEST_DIR"));
-    e2e.parent().unwrap_or(e2e).to_path_buf()
-}
+use pequod_e2e::browser::repo_dir;
 
 /// The package is made of the debug build and the built commander; without them the
 /// test is skipped, except under CI, where it must fail rather than pass unseen.
