@@ -407,7 +407,11 @@ fn print_status(cluster: &types::Cluster, nodes: &[types::Node], sync: Option<&t
             link(node.links.as_ref().map(|l| l.telephony)),
             link(node.links.as_ref().map(|l| l.cluster)),
             node.epoch.to_string(),
-            node.version.clone(),
+            if node.version.is_empty() {
+                "unknown".into()
+            } else {
+                node.version.clone()
+            },
             match node.last_heartbeat {
                 _ if node.is_self => "(this node)".into(),
                 Some(at) => ago(now, at),

@@ -21,16 +21,27 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The `pequod` binary the lab runs: `PEQUOD_BIN`, else the workspace's debug build.
 pub fn pequod_binary() -> Result<PathBuf> {
-    if let Ok(path) = std::env::var("PEQUOD_BIN") {
+    workspace_binary("pequod", "PEQUOD_BIN")
+}
+
+/// The `pequodctl` binary the lab tests drive the cluster with: `PEQUODCTL_BIN`, else
+/// the workspace's debug build.
+pub fn pequodctl_binary() -> Result<PathBuf> {
+    workspace_binary("pequodctl", "PEQUODCTL_BIN")
+}
+
+/// A binary of the workspace: the path in `variable`, else its debug build.
+fn workspace_binary(name: &str, variable: &str) -> Result<PathBuf> {
+    if let Ok(path) = std::env::var(variable) {
         return Ok(PathBuf::from(path));
     }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug/pequod");
+    let path = target.join("debug").join(name);
     ensure!(
         path.is_file(),
-        "{} is missing: build it first with `cargo build -p pequod` (`cargo test --workspace` and scripts/test do)",
+        "{} is missing: build it first (`cargo test --workspace` and scripts/test do)",
         path.display()
     );
     Ok(path)
@@ -724,7 +735,8 @@ retry_max_ms = 1000
         let (status, accepted) = self.api(ns, method, path, body)?;
         ensure!(
             status == 202,
-            "{method} {path} on {ns}: {status} {accepted}"
+            "{method} {path} on {ns}: {status} {accepted}\nlog:\n{}",
+            self.log_tail(ns)
         );
         let id = accepted["job"]["id"].as_i64().context("job id")?;
         let deadline = Instant::now() + Duration::from_secs(60);
