@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use pequod_e2e::cluster::{DEADLINE, Fault, LabCluster};
-use pequod_e2e::{Ns, require_root};
+use pequod_e2e::{Lab, Ns, require_root};
 
 /// Kills in a row; `PEQUOD_LAB_KILLS` asks for more (the acceptance run uses 10).
 fn kills() -> usize {
@@ -205,6 +205,88 @@ fn a_slave_gone_drops_the_master_to_async_and_writes_go_on_until_it_is_back() {
             DEADLINE,
             || Ok(rows(&cluster, Ns::Node2).contains(&newest)),
         )
+        .unwrap();
+    writer.stop();
+}
+
+#[test]
+fn a_slave_behind_an_acknowledged_commit_is_not_promoted_until_a_person_forces_it() {
+    if !require_root() {
+        return;
+    }
+    let cluster = paired_with_database("behind", PBX_SCHEMA);
+    let writer = cluster.start_writer().unwrap();
+    cluster
+        .wait_for("commits in sync mode", DEADLINE, || {
+            Ok(writer.acknowledged()?.len() >= 20)
+        })
+        .unwrap();
+
+    // The cluster link goes: the WAL stops reaching the slave while the heartbeats go
+    // on over the telephony link. The master drops to async and goes on committing, and
+    // its heartbeats tell the slave how far the acknowledged commits now reach.
+    cluster.lab.link_down(Ns::Node2, Lab::CLUSTER_IF).unwrap();
+    let at_cut = writer.acknowledged().unwrap().len();
+    cluster
+        .wait_for("commits the slave cannot receive", DEADLINE, || {
+            Ok(writer.acknowledged()?.len() >= at_cut + 20)
+        })
+        .unwrap();
+    let newest_before_death = *writer.acknowledged().unwrap().last().unwrap();
+
+    cluster.fail(Ns::Node1, Fault::MachineDeath).unwrap();
+    cluster
+        .wait_for(
+            "the slave to say why it does not take over",
+            DEADLINE,
+            || {
+                let state = cluster.get(Ns::Node2, "/api/v1/cluster")?;
+                Ok(state["lamp_reasons"]
+                    .to_string()
+                    .contains("not promoted automatically"))
+            },
+        )
+        .unwrap();
+    let state = cluster.get(Ns::Node2, "/api/v1/cluster").unwrap();
+    assert!(
+        state["lamp_reasons"].to_string().contains("lacks"),
+        "it knows how much it lacks: {state}"
+    );
+    assert_eq!(state["role"], "slave", "{state}");
+    assert!(!cluster.holds_vip(Ns::Node2).unwrap());
+    let sync = cluster.get(Ns::Node2, "/api/v1/sync").unwrap();
+    assert_eq!(sync["database"]["role"], "standby", "not promoted: {sync}");
+
+    // A person decides that the PBX running matters more than the lost commits.
+    let job = cluster
+        .run_job(
+            Ns::Node2,
+            "POST",
+            "/api/v1/cluster/failover",
+            Some(serde_json::json!({ "force": true })),
+        )
+        .unwrap();
+    assert!(
+        job.to_string().contains("forced by a person") && job.to_string().contains("lacks"),
+        "the job records that it was forced and what may be lost: {job:#}"
+    );
+    assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
+    assert!(cluster.holds_vip(Ns::Node2).unwrap());
+    cluster
+        .wait_for("the promoted database", DEADLINE, || {
+            let sync = cluster.get(Ns::Node2, "/api/v1/sync")?;
+            Ok(sync["database"]["role"] == "primary")
+        })
+        .unwrap();
+    assert!(
+        !rows(&cluster, Ns::Node2).contains(&newest_before_death),
+        "the slave really was behind: the last commits before the death are lost"
+    );
+    let at_takeover = writer.acknowledged().unwrap().len();
+    cluster
+        .wait_for("commits on the forced master", DEADLINE, || {
+            Ok(writer.acknowledged()?.len() >= at_takeover + 5)
+        })
         .unwrap();
     writer.stop();
 }
