@@ -71,7 +71,8 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             bin_dir: "/usr/lib/postgresql/15/bin".into(),
-            data_dir: "/var/lib/pequod/postgresql".into(),
+            // Outside the 0700 /var/lib/pequod, which the PostgreSQL user cannot enter.
+            data_dir: "/var/lib/postgresql/pequod".into(),
             port: 5432,
             socket_dir: "/run/pequod/postgresql".into(),
             listen_addresses: vec![IpAddr::from([127, 0, 0, 1])],
