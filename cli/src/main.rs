@@ -15,6 +15,8 @@ use serde::Serialize;
 
 /// How often a followed job is asked for its progress.
 const POLL: Duration = Duration::from_millis(250);
+/// How long a followed job's node may be unreachable before `--follow` gives up.
+const UNREACHABLE_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
 #[command(
@@ -331,7 +333,7 @@ fn call<T>(
         }
         Err(Error::CommunicationError(e)) => Err(anyhow!("cannot reach the node: {e}")),
         Err(Error::UnexpectedResponse(response)) => Err(anyhow!(
-            "the node answered {} , which the contract does not declare for this call",
+            "the node answered {}, which the contract does not declare for this call",
             response.status()
         )),
         Err(e) => Err(anyhow!("{e}")),
@@ -674,8 +676,20 @@ fn finished(state: &types::JobState) -> bool {
 async fn follow(api: &Client, id: i64, out: Output) -> Result<()> {
     let bar = !out.json && std::io::stderr().is_terminal();
     let mut shown: Vec<(String, String)> = Vec::new();
+    let mut unreachable_since: Option<tokio::time::Instant> = None;
     let job = loop {
-        let job = call(api.get_job(id).await).with_context(|| format!("following job {id}"))?;
+        let answer = api.get_job(id).await;
+        // A node busy with the very failover being followed may miss an answer or two;
+        // only a node silent for longer is reported.
+        if let Err(Error::CommunicationError(_)) = &answer {
+            let since = *unreachable_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() < UNREACHABLE_GRACE {
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        }
+        unreachable_since = None;
+        let job = call(answer).with_context(|| format!("following job {id}"))?;
         if !out.json {
             for step in &job.steps {
                 let seen = (step.name.clone(), step.state.to_string());
