@@ -144,11 +144,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let kept = session::load()?;
+    // A broken token file must not stop `login` and `logout`, which mend it, nor a run
+    // that brings its own URL and token: it is an error only where it is needed.
+    let kept = session::load();
     let url = cli
         .url
         .clone()
-        .or_else(|| kept.as_ref().map(|s| s.url.clone()))
+        .or_else(|| {
+            kept.as_ref()
+                .ok()
+                .and_then(|k| k.as_ref())
+                .map(|s| s.url.clone())
+        })
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let url = url.trim_end_matches('/').to_string();
     let out = Output { json: cli.json };
@@ -159,16 +166,15 @@ async fn run(cli: Cli) -> Result<()> {
         } => login(&url, &user, password_stdin, out).await,
         Command::Logout => {
             session::forget()?;
-            if !out.json {
-                println!("Logged out.");
-            }
-            Ok(())
+            out.show(&serde_json::json!({ "logged_out": true }), || {
+                println!("Logged out.")
+            })
         }
         command => {
-            let api = authorised(&url, kept.as_ref())?;
+            let api = authorised(&url, kept)?;
             match command {
                 Command::Whoami => {
-                    let me = call(api.me().await)?;
+                    let me = call(api.me().await).await?;
                     out.show(&me, || {
                         println!("{} (token valid until {})", me.username, me.expires_at)
                     })
@@ -176,7 +182,7 @@ async fn run(cli: Cli) -> Result<()> {
                 Command::Status => status(&api, out).await,
                 Command::Failover { force, no_wait } => {
                     let body = types::ManualFailover { force: Some(force) };
-                    let accepted = call(api.failover(Some(&body)).await)?;
+                    let accepted = call(api.failover(Some(&body)).await).await?;
                     job_started(&api, accepted, no_wait, out).await
                 }
                 Command::Slaves(command) => slaves(&api, command, out).await,
@@ -187,7 +193,7 @@ async fn run(cli: Cli) -> Result<()> {
                     per_page,
                 } => jobs(&api, id, follow, page, per_page, out).await,
                 Command::Checks { state, kind } => {
-                    let checks = call(api.list_checks(kind, state).await)?;
+                    let checks = call(api.list_checks(kind, state).await).await?;
                     out.show(&checks, || print_checks(&checks))
                 }
                 Command::Login { .. } | Command::Logout => unreachable_command(),
@@ -236,10 +242,10 @@ fn http(token: Option<&str>) -> Result<reqwest::Client> {
 }
 
 /// A client carrying the token from `PEQUOD_TOKEN` or the one `login` kept for `url`.
-fn authorised(url: &str, kept: Option<&Session>) -> Result<Client> {
+fn authorised(url: &str, kept: Result<Option<Session>>) -> Result<Client> {
     let token = match std::env::var("PEQUOD_TOKEN") {
         Ok(token) if !token.is_empty() => token,
-        _ => match kept {
+        _ => match kept?.as_ref() {
             Some(kept) if kept.url == url => {
                 if kept.expires_at <= Utc::now() {
                     bail!(
@@ -279,7 +285,8 @@ async fn login(url: &str, user: &str, password_stdin: bool, out: Output) -> Resu
         username: user.to_string(),
         password,
     };
-    let answer = call(api.login(&body).await)?;
+    // A refused login needs no hint to log in.
+    let answer = explain(api.login(&body).await, false).await?;
     let kept = Session {
         url: url.to_string(),
         token: answer.token.clone(),
@@ -310,8 +317,16 @@ async fn login(url: &str, user: &str, password_stdin: bool, out: Output) -> Resu
 
 /// The answer's body, or an error that says what the server said: the problem's title,
 /// detail and every field it names.
-fn call<T>(
+async fn call<T>(
     answer: Result<progenitor_client::ResponseValue<T>, Error<types::Problem>>,
+) -> Result<T> {
+    explain(answer, true).await
+}
+
+/// [`call`], with the hint to log in on a 401 only when `hint_login`.
+async fn explain<T>(
+    answer: Result<progenitor_client::ResponseValue<T>, Error<types::Problem>>,
+    hint_login: bool,
 ) -> Result<T> {
     match answer {
         Ok(value) => Ok(value.into_inner()),
@@ -326,26 +341,39 @@ fn call<T>(
             for error in &problem.errors {
                 text.push_str(&format!("\n  {}: {}", error.field, error.message));
             }
-            if status == reqwest::StatusCode::UNAUTHORIZED {
+            if hint_login && status == reqwest::StatusCode::UNAUTHORIZED {
                 text.push_str("\n  run `pequodctl login`");
             }
             Err(anyhow!(text))
         }
-        Err(Error::CommunicationError(e)) => Err(anyhow!("cannot reach the node: {e}")),
-        Err(Error::UnexpectedResponse(response)) => Err(anyhow!(
-            "the node answered {}, which the contract does not declare for this call",
-            response.status()
-        )),
+        Err(Error::CommunicationError(e)) => {
+            Err(anyhow::Error::new(e).context("cannot reach the node"))
+        }
+        Err(Error::UnexpectedResponse(response)) => {
+            // Not in the contract (a proxy's 502, a server error): whatever it says is
+            // the best account there is.
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            let said = serde_json::from_str::<types::Problem>(&body)
+                .map(|p| match p.detail {
+                    Some(detail) => format!("{}: {detail}", p.title),
+                    None => p.title,
+                })
+                .unwrap_or_else(|_| body.trim().chars().take(500).collect());
+            Err(anyhow!(
+                "the node answered {status}, which the contract does not declare for this call: {said}"
+            ))
+        }
         Err(e) => Err(anyhow!("{e}")),
     }
 }
 
 async fn status(api: &Client, out: Output) -> Result<()> {
-    let cluster = call(api.get_cluster().await)?;
-    let nodes = call(api.list_nodes().await)?;
+    let cluster = call(api.get_cluster().await).await?;
+    let nodes = call(api.list_nodes().await).await?;
     // The sync view is a detail: a node too old or too busy to answer it still has a
     // status to show.
-    let sync = call(api.get_sync().await).ok();
+    let sync = call(api.get_sync().await).await.ok();
     #[derive(Serialize)]
     struct Status<'a> {
         cluster: &'a types::Cluster,
@@ -510,7 +538,7 @@ fn print_table(rows: &[Vec<String>]) {
 async fn slaves(api: &Client, command: SlavesCommand, out: Output) -> Result<()> {
     match command {
         SlavesCommand::List => {
-            let slaves = call(api.list_slaves().await)?;
+            let slaves = call(api.list_slaves().await).await?;
             out.show(&slaves, || {
                 if slaves.is_empty() {
                     println!("No slave.");
@@ -543,11 +571,11 @@ async fn slaves(api: &Client, command: SlavesCommand, out: Output) -> Result<()>
                 telephony_ip,
                 sync_ip,
             };
-            let accepted = call(api.add_slave(&body).await)?;
+            let accepted = call(api.add_slave(&body).await).await?;
             job_started(api, accepted, no_wait, out).await
         }
         SlavesCommand::Remove { hostname, no_wait } => {
-            let accepted = call(api.remove_slave(&hostname).await)?;
+            let accepted = call(api.remove_slave(&hostname).await).await?;
             job_started(api, accepted, no_wait, out).await
         }
         SlavesCommand::Readd {
@@ -560,7 +588,7 @@ async fn slaves(api: &Client, command: SlavesCommand, out: Output) -> Result<()>
                 telephony_ip,
                 sync_ip,
             };
-            let accepted = call(api.readd_slave(&hostname, Some(&body)).await)?;
+            let accepted = call(api.readd_slave(&hostname, Some(&body)).await).await?;
             job_started(api, accepted, no_wait, out).await
         }
     }
@@ -591,16 +619,16 @@ async fn jobs(
     match (id, follow_it) {
         (Some(id), true) => follow(api, id, out).await,
         (None, true) => {
-            let newest = call(api.list_jobs(Some(1), Some(1)).await)?;
+            let newest = call(api.list_jobs(Some(1), Some(1)).await).await?;
             let job = newest.items.first().context("the job log is empty")?;
             follow(api, job.id, out).await
         }
         (Some(id), false) => {
-            let job = call(api.get_job(id).await)?;
+            let job = call(api.get_job(id).await).await?;
             out.show(&job, || print_job(&job))
         }
         (None, false) => {
-            let page = call(api.list_jobs(page, per_page).await)?;
+            let page = call(api.list_jobs(page, per_page).await).await?;
             out.show(&page, || print_jobs(&page))
         }
     }
@@ -689,7 +717,9 @@ async fn follow(api: &Client, id: i64, out: Output) -> Result<()> {
             }
         }
         unreachable_since = None;
-        let job = call(answer).with_context(|| format!("following job {id}"))?;
+        let job = call(answer)
+            .await
+            .with_context(|| format!("following job {id}"))?;
         if !out.json {
             for step in &job.steps {
                 let seen = (step.name.clone(), step.state.to_string());

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -44,7 +44,8 @@ pub fn load() -> Result<Option<Session>> {
 }
 
 /// Keeps `session`, replacing any other; the file is never readable by others, not even
-/// for a moment (created 0600 under a temporary name, then renamed over the old one).
+/// for a moment (created 0600 under a unique temporary name in the 0700 directory, then
+/// renamed over the old one, so two logins at once leave one whole file).
 pub fn store(session: &Session) -> Result<PathBuf> {
     let path = path()?;
     let dir = path.parent().context("the session path has a directory")?;
@@ -53,19 +54,18 @@ pub fn store(session: &Session) -> Result<PathBuf> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let temporary = dir.join(".pequodctl.json.new");
-    let _ = fs::remove_file(&temporary);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .with_context(|| format!("creating {}", temporary.display()))?;
-    // The mode given at creation is masked by the umask; the result must be 0600.
-    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    // A directory made earlier by someone else's umask is closed too.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} its owner's only", dir.display()))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".pequodctl.json.")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
     file.write_all(&serde_json::to_vec_pretty(session)?)?;
-    file.sync_all()?;
-    fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))?;
+    file.as_file().sync_all()?;
+    file.persist(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 

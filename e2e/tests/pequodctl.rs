@@ -13,6 +13,9 @@ use pequod_e2e::{Lab, Ns, require_root};
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// How long one pequodctl run may take (a failover it follows included).
+const RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// pequodctl with its own config dir, run in the phone's namespace.
 struct Ctl<'a> {
     cluster: &'a LabCluster,
@@ -43,7 +46,21 @@ impl Ctl<'_> {
             .expect("its stdin")
             .write_all(stdin.as_bytes())
             .expect("writing its stdin");
-        child.wait_with_output().expect("pequodctl runs")
+        // A run that never ends (a follow that hangs) fails the test instead of the lab.
+        let pid = child.id();
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait_with_output());
+        });
+        match result.recv_timeout(RUN_DEADLINE) {
+            Ok(out) => out.expect("pequodctl runs"),
+            Err(_) => {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status();
+                panic!("pequodctl {args:?} did not end within {RUN_DEADLINE:?}");
+            }
+        }
     }
 
     fn ok(&self, node: Ns, args: &[&str]) -> String {
@@ -159,6 +176,9 @@ fn pequodctl_shows_both_nodes_and_a_failover_moves_the_cluster_ip() {
         "the field is named:\n{}",
         show(&out)
     );
+
+    let slaves_after = ctl.ok(Ns::Node1, &["slaves", "list"]);
+    assert_eq!(slaves_after, slaves, "the refused request changed nothing");
 
     // The failover, followed to its end by pequodctl itself.
     let out = ctl.run(Ns::Node1, &["failover"], "");
