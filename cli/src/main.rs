@@ -49,6 +49,13 @@ enum Command {
     },
     /// Forget the kept token.
     Logout,
+    #[command(flatten)]
+    Api(ApiCommand),
+}
+
+/// The commands that call the API with the kept token.
+#[derive(Subcommand)]
+enum ApiCommand {
     /// Who the kept token belongs to and until when it is valid.
     Whoami,
     /// The cluster at a glance: mode, cluster IP, lamp, both nodes, data sync.
@@ -170,41 +177,36 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("Logged out.")
             })
         }
-        command => {
-            let api = authorised(&url, kept)?;
-            match command {
-                Command::Whoami => {
-                    let me = call(api.me().await).await?;
-                    out.show(&me, || {
-                        println!("{} (token valid until {})", me.username, me.expires_at)
-                    })
-                }
-                Command::Status => status(&api, out).await,
-                Command::Failover { force, no_wait } => {
-                    let body = types::ManualFailover { force: Some(force) };
-                    let accepted = call(api.failover(Some(&body)).await).await?;
-                    job_started(&api, accepted, no_wait, out).await
-                }
-                Command::Slaves(command) => slaves(&api, command, out).await,
-                Command::Jobs {
-                    id,
-                    follow,
-                    page,
-                    per_page,
-                } => jobs(&api, id, follow, page, per_page, out).await,
-                Command::Checks { state, kind } => {
-                    let checks = call(api.list_checks(kind, state).await).await?;
-                    out.show(&checks, || print_checks(&checks))
-                }
-                Command::Login { .. } | Command::Logout => unreachable_command(),
-            }
-        }
+        Command::Api(command) => api_command(&authorised(&url, kept)?, command, out).await,
     }
 }
 
-/// The arms above handle these before a client is built.
-fn unreachable_command() -> Result<()> {
-    Err(anyhow!("internal error: command handled twice"))
+async fn api_command(api: &Client, command: ApiCommand, out: Output) -> Result<()> {
+    match command {
+        ApiCommand::Whoami => {
+            let me = call(api.me().await).await?;
+            out.show(&me, || {
+                println!("{} (token valid until {})", me.username, me.expires_at)
+            })
+        }
+        ApiCommand::Status => status(api, out).await,
+        ApiCommand::Failover { force, no_wait } => {
+            let body = types::ManualFailover { force: Some(force) };
+            let accepted = call(api.failover(Some(&body)).await).await?;
+            job_started(api, accepted, no_wait, out).await
+        }
+        ApiCommand::Slaves(command) => slaves(api, command, out).await,
+        ApiCommand::Jobs {
+            id,
+            follow,
+            page,
+            per_page,
+        } => jobs(api, id, follow, page, per_page, out).await,
+        ApiCommand::Checks { state, kind } => {
+            let checks = call(api.list_checks(kind, state).await).await?;
+            out.show(&checks, || print_checks(&checks))
+        }
+    }
 }
 
 /// Prints either the value as JSON or, through `table`, for a person.

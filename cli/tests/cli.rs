@@ -91,18 +91,7 @@ impl Node {
 
     /// Runs pequodctl with `args` against this node, `stdin` on its standard input.
     async fn ctl(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pequodctl"))
-            .args(args)
-            .env("XDG_CONFIG_HOME", self.config.path())
-            .env("PEQUOD_URL", &self.url)
-            .env_remove("PEQUOD_TOKEN")
-            .env_remove("PEQUOD_PASSWORD")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("pequodctl starts");
+        let mut child = self.command(args);
         let mut input = child.stdin.take().expect("its stdin");
         input
             .write_all(stdin.as_bytes())
