@@ -306,20 +306,28 @@ impl Heartbeats {
         let stats = Arc::new(HeartbeatStats::default());
         let guard = Arc::new(Mutex::new(ReplayGuard::default()));
         let boot_id: u64 = rand::random();
-        let mut tasks = Vec::new();
+        // Built before the sockets: when one link's socket cannot be bound, the tasks
+        // already started for the others are stopped and their sockets closed, rather
+        // than left running with the port held (a later start would find it in use).
+        let mut heartbeats = Self {
+            peer: peer.clone(),
+            stats: stats.clone(),
+            tasks: Vec::new(),
+            started: Instant::now(),
+        };
         for endpoints in links {
-            let socket = Arc::new(
-                UdpSocket::bind(SocketAddr::new(endpoints.local, port))
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "binding the {} heartbeat socket on {}:{port}: {e}",
-                            endpoints.link.as_str(),
-                            endpoints.local
-                        )
-                    })?,
-            );
-            tasks.push(tokio::spawn(receive(
+            let socket = match UdpSocket::bind(SocketAddr::new(endpoints.local, port)).await {
+                Ok(socket) => Arc::new(socket),
+                Err(e) => {
+                    heartbeats.stop().await;
+                    anyhow::bail!(
+                        "binding the {} heartbeat socket on {}:{port}: {e}",
+                        endpoints.link.as_str(),
+                        endpoints.local
+                    );
+                }
+            };
+            heartbeats.tasks.push(tokio::spawn(receive(
                 socket.clone(),
                 endpoints.peer,
                 secret.clone(),
@@ -328,7 +336,7 @@ impl Heartbeats {
                 peer.clone(),
                 stats.clone(),
             )));
-            tasks.push(tokio::spawn(send(
+            heartbeats.tasks.push(tokio::spawn(send(
                 socket,
                 *endpoints,
                 SocketAddr::new(endpoints.peer, port),
@@ -339,12 +347,8 @@ impl Heartbeats {
                 own.clone(),
             )));
         }
-        Ok(Self {
-            peer,
-            stats,
-            tasks,
-            started: Instant::now(),
-        })
+        heartbeats.started = Instant::now();
+        Ok(heartbeats)
     }
 }
 
@@ -561,6 +565,50 @@ mod tests {
                     ..beat(1)
                 })
                 .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_start_that_cannot_bind_one_link_frees_the_port_of_the_other() {
+        let own = OwnState {
+            hostname: "a".into(),
+            role: Role::Slave,
+            epoch: 1,
+            reaches_telephony: true,
+            holds_vip: false,
+            database: None,
+        };
+        let (first, second): (IpAddr, IpAddr) = ([127, 0, 0, 1].into(), [127, 0, 0, 2].into());
+        let taken = std::net::UdpSocket::bind((second, 0)).expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+        let (_tx, rx) = watch::channel(own);
+        let links = [
+            LinkEndpoints {
+                link: Link::Telephony,
+                local: first,
+                peer: second,
+            },
+            LinkEndpoints {
+                link: Link::Cluster,
+                local: second,
+                peer: first,
+            },
+        ];
+        let failed = Heartbeats::start(
+            NodeId(uuid::Uuid::from_u128(1)),
+            SECRET.to_vec(),
+            &links,
+            port,
+            Duration::from_millis(20),
+            rx,
+        )
+        .await;
+        let error = failed.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("cluster heartbeat socket"), "{error}");
+        // The telephony link's socket was bound first; it must be closed again.
+        assert!(
+            std::net::UdpSocket::bind((first, port)).is_ok(),
+            "the port of the link that did bind is still held"
         );
     }
 
