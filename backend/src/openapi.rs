@@ -30,6 +30,7 @@ use crate::routes;
         (name = "sync", description = "Database replication and file sync to the slave"),
         (name = "notifications", description = "Notification e-mails and the mail queue"),
         (name = "jobs", description = "The job log and the event stream"),
+        (name = "audit", description = "Who changed what, from where, and how it went"),
         (name = "health", description = "Liveness and metrics"),
     )
 )]

@@ -34,6 +34,9 @@ pub struct Settings {
     /// The paths mirrored from the master to the slave.
     #[serde(default)]
     pub files: FileSyncSettings,
+    /// How long the audit log is kept.
+    #[serde(default)]
+    pub audit: crate::audit::AuditSettings,
     /// Password for the `admin` user created on the first start (`PEQUOD_ADMIN_PASSWORD`).
     /// Ignored once the user exists.
     #[serde(default, skip_serializing)]
@@ -76,6 +79,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             database: None,
             files: FileSyncSettings::default(),
+            audit: crate::audit::AuditSettings::default(),
             admin_password: None,
         }
     }

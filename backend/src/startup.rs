@@ -38,6 +38,7 @@ pub struct Application {
     ssh_server: ssh::ServerHandle,
     checks_task: tokio::task::JoinHandle<()>,
     notify_tasks: Vec<tokio::task::JoinHandle<()>>,
+    audit_task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -159,9 +160,12 @@ impl Application {
         }
         let data = web::Data::new(state.clone());
         let http_metrics = state.http.clone();
+        let audit_task = crate::audit::start_purge(state.store.clone(), settings.audit.clone());
+        let audit_state = state.clone();
         let server = actix_web::HttpServer::new(move || {
             let (app, _) = openapi::documented_app().split_for_parts();
             let http_metrics = http_metrics.clone();
+            let audit_state = audit_state.clone();
             app.app_data(data.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::BadRequest(format!("the path is not valid: {err}")).into()
@@ -169,6 +173,22 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     ApiError::BadRequest(format!("the query string is not valid: {err}")).into()
                 }))
+                .wrap_fn(move |req, service| {
+                    use actix_web::dev::Service as _;
+                    let audited = crate::audit::is_change(&req);
+                    let response = service.call(req);
+                    let state = audit_state.clone();
+                    async move {
+                        let response = response.await?;
+                        if audited {
+                            let entry = crate::audit::request_entry(&response, |token| {
+                                state.auth.verify(token).ok().map(|claims| claims.sub)
+                            });
+                            crate::audit::record(state.store.as_ref(), entry).await;
+                        }
+                        Ok(response)
+                    }
+                })
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap_fn(move |req, service| {
                     use actix_web::dev::Service as _;
@@ -204,6 +224,7 @@ impl Application {
             ssh_server,
             checks_task,
             notify_tasks,
+            audit_task,
         })
     }
 
@@ -227,6 +248,7 @@ impl Application {
         let result = self.server.await;
         crate::systemd::stopping();
         self.checks_task.abort();
+        self.audit_task.abort();
         for task in &self.notify_tasks {
             task.abort();
         }

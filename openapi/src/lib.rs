@@ -3,6 +3,7 @@
 //! HTTP framework and no database here; OpenAPI schemas are derived behind the
 //! `schema` feature so the WASM frontend stays small.
 
+pub mod audit;
 pub mod auth;
 pub mod checks;
 pub mod cluster;

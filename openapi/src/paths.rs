@@ -45,6 +45,8 @@ macro_rules! paths {
 paths! {
     /// Trade a user name and password for a bearer token; needs no token itself.
     LOGIN = "/api/v1/auth/login": [Post];
+    /// The audit log, a page at a time.
+    AUDIT = "/api/v1/audit": [Get];
     /// Who the token belongs to.
     ME = "/api/v1/auth/me": [Get];
     /// The cluster as this node sees it; `POST` is Configure master.

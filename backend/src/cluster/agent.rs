@@ -1288,6 +1288,21 @@ impl Executor {
         } else {
             (JobKind::AutomaticFailover, TAKEOVER_TITLE)
         };
+        crate::audit::record_own(
+            self.shared.store.as_ref(),
+            "failover.takeover",
+            snapshot.hostname.as_str(),
+            if failed.is_some() {
+                pequod_api::audit::AuditOutcome::Failure
+            } else {
+                pequod_api::audit::AuditOutcome::Success
+            },
+            match &failed {
+                Some(why) => format!("{reason}; took over as epoch {epoch}, but {why}"),
+                None => format!("{reason}; took over as epoch {epoch}"),
+            },
+        )
+        .await;
         if let Some(summary) = self.shared.record(kind, title, log, failed.clone()).await {
             self.shared.events.announce(DomainEvent::TookOver(Takeover {
                 job: summary.id,

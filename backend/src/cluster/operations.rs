@@ -639,7 +639,8 @@ impl Operations {
 
     /// A forced failover on the slave whose master is gone: it takes over although its
     /// database may lack commits the master acknowledged; the job records how much.
-    pub async fn forced_failover(&self) -> Result<JobSummary, ClusterError> {
+    /// Returns the job and the last decision's sentence (what may be lost).
+    pub async fn forced_failover(&self) -> Result<(JobSummary, String), ClusterError> {
         let node = self.agent.node().await;
         if node.role != Role::Slave {
             return Err(ClusterError::ForceNotSlave { role: node.role });
@@ -651,7 +652,13 @@ impl Operations {
             });
         }
         let agent = self.agent.clone();
-        Ok(self
+        let why = view
+            .last_decision
+            .as_ref()
+            .map(|d| d.reason.clone())
+            .unwrap_or_else(|| "no decision was made yet".into());
+        let reason = why.clone();
+        let job = self
             .jobs
             .submit(
                 JobKind::ManualFailover,
@@ -663,11 +670,6 @@ impl Operations {
                 ],
                 move |ctx: JobContext| async move {
                     ctx.step(0).await;
-                    let why = view
-                        .last_decision
-                        .as_ref()
-                        .map(|d| d.reason.clone())
-                        .unwrap_or_else(|| "no decision was made yet".into());
                     ctx.log(format!("forced by a person; the last decision was: {why}"))
                         .await;
                     ctx.step(1).await;
@@ -684,7 +686,8 @@ impl Operations {
                     Ok(())
                 },
             )
-            .await?)
+            .await?;
+        Ok((job, reason))
     }
 
     /// "Manual failover": this master steps down and the slave takes over.

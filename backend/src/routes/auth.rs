@@ -33,6 +33,14 @@ pub async fn login(
     body: ValidJson<LoginRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     let ValidJson(request) = body;
+    crate::audit::AuditNote::attach(
+        &req,
+        crate::audit::AuditNote {
+            action: Some("login".into()),
+            user: Some(request.username.clone()),
+            detail: None,
+        },
+    );
     let client = req.peer_addr().map(|addr| addr.ip());
     let (token, claims) = state
         .auth

@@ -1,10 +1,11 @@
 //! `/cluster`: the cluster as this node sees it.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use pequod_api::Problem;
 use pequod_api::cluster::{Cluster, ConfigureMaster, ManualFailover};
 use pequod_api::jobs::JobAccepted;
 
+use crate::audit::AuditNote;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, ValidJson};
 use crate::state::AppState;
@@ -77,7 +78,8 @@ pub async fn configure_master(
 )]
 #[post("/cluster/failover")]
 pub async fn failover(
-    _user: AuthUser,
+    user: AuthUser,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -86,10 +88,36 @@ pub async fn failover(
     } else {
         crate::extract::parse_json(&body)?
     };
-    let job = if request.force {
-        state.cluster.forced_failover().await?
+    let action = if request.force {
+        "failover.forced"
     } else {
-        state.cluster.manual_failover().await?
+        "failover.manual"
     };
+    AuditNote::attach(
+        &req,
+        AuditNote {
+            action: Some(action.into()),
+            ..AuditNote::default()
+        },
+    );
+    let (job, detail) = if request.force {
+        let (job, why) = state.cluster.forced_failover().await?;
+        let detail = format!(
+            "forced by {} although the last decision did not promote this node: {why}",
+            user.0.sub
+        );
+        (job, detail)
+    } else {
+        let job = state.cluster.manual_failover().await?;
+        let detail = format!("{}, asked by {}", job.title, user.0.sub);
+        (job, detail)
+    };
+    AuditNote::attach(
+        &req,
+        AuditNote {
+            detail: Some(detail),
+            ..AuditNote::default()
+        },
+    );
     Ok(super::accepted(job))
 }

@@ -1,6 +1,7 @@
 //! Thin HTTP handlers, one file per resource: extract, authorize, validate, call one
 //! service, map. Paths are collected into the OpenAPI document from these handlers.
 
+pub mod audit;
 pub mod auth;
 pub mod checks;
 pub mod cluster;
@@ -56,7 +57,8 @@ pub fn api_v1() -> Scope<
                 .service(notifications::get_notifications)
                 .service(notifications::patch_notifications)
                 .service(notifications::send_test_mail)
-                .service(sync::get_sync);
+                .service(sync::get_sync)
+                .service(audit::list_audit);
         })
         .default_service(actix_web::web::to(api_not_found))
 }

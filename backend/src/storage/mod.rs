@@ -1,10 +1,12 @@
 //! The node's store behind repository traits that speak domain types. SQLite (WAL) is
 //! the implementation; a row that is not there becomes `NotFound`, never a 500.
 
+mod audit;
 mod mail;
 mod sqlite;
 
 use async_trait::async_trait;
+use pequod_api::audit::{AuditEntry, AuditOutcome};
 use pequod_api::cluster::Role;
 use pequod_api::jobs::{Job, JobKind, JobState, JobSummary};
 use pequod_api::notifications::Mail;
@@ -152,7 +154,51 @@ pub trait MailRepository: Send + Sync {
     async fn save_notification_email(&self, email: &str) -> Result<(), StorageError>;
 }
 
-/// Everything the node keeps.
-pub trait Store: UserRepository + JobRepository + NodeRepository + MailRepository {}
+/// An action about to be recorded in the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEntry {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub user: Option<String>,
+    pub client: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub outcome: AuditOutcome,
+    pub status: Option<u16>,
+    pub detail: Option<String>,
+}
 
-impl<T: UserRepository + JobRepository + NodeRepository + MailRepository> Store for T {}
+/// Which audit entries to list; every field left out matches all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// The user's name, exactly.
+    pub user: Option<String>,
+    /// The start of the action, e.g. `failover` or `POST`.
+    pub action: Option<String>,
+    pub outcome: Option<AuditOutcome>,
+}
+
+#[async_trait]
+pub trait AuditRepository: Send + Sync {
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<i64, StorageError>;
+    /// Newest first; `page` is 1-based. Returns the page and the number of matches.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: u32,
+        per_page: u32,
+    ) -> Result<(Vec<AuditEntry>, u64), StorageError>;
+    /// Deletes the entries older than `before`; returns how many.
+    async fn purge_audit(&self, before: chrono::DateTime<chrono::Utc>)
+    -> Result<u64, StorageError>;
+}
+
+/// Everything the node keeps.
+pub trait Store:
+    UserRepository + JobRepository + NodeRepository + MailRepository + AuditRepository
+{
+}
+
+impl<T: UserRepository + JobRepository + NodeRepository + MailRepository + AuditRepository> Store
+    for T
+{
+}

@@ -4,6 +4,7 @@
 // Tests may fail loudly: that is what they are for.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod auth;
 mod checks;
 mod cluster;
