@@ -4,6 +4,7 @@
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use pequod_api::Problem;
+use pequod_api::audit::AuditPage;
 use pequod_api::auth::{LoginRequest, LoginResponse, Me};
 use pequod_api::checks::{Check, CheckDetail, CheckKind, CheckState};
 use pequod_api::cluster::{Cluster, ConfigureMaster};
@@ -180,6 +181,27 @@ pub async fn jobs(token: &str, page: u32, per_page: u32) -> Result<JobPage, ApiE
     let per_page = per_page.to_string();
     fetch(get(paths::JOBS, token).query([("page", page.as_str()), ("per_page", per_page.as_str())]))
         .await
+}
+
+/// `GET /audit?page=&per_page=&action=&outcome=`: one page of the audit log, newest
+/// first; an empty filter matches all.
+pub async fn audit(
+    token: &str,
+    page: u32,
+    per_page: u32,
+    action: &str,
+    outcome: &str,
+) -> Result<AuditPage, ApiError> {
+    let page = page.to_string();
+    let per_page = per_page.to_string();
+    let mut query = vec![("page", page.as_str()), ("per_page", per_page.as_str())];
+    if !action.is_empty() {
+        query.push(("action", action));
+    }
+    if !outcome.is_empty() {
+        query.push(("outcome", outcome));
+    }
+    fetch(get(paths::AUDIT, token).query(query)).await
 }
 
 /// `GET /jobs/{id}`: one job with its steps and log lines.

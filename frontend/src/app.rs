@@ -11,6 +11,7 @@ use crate::api;
 use crate::format::{job_state_class, lamp_class, lamp_label};
 use crate::live::{Live, use_live};
 use crate::pages::NotFound;
+use crate::pages::audit_log::AuditLog;
 use crate::pages::cluster::ClusterManagement;
 use crate::pages::dashboard::Dashboard;
 use crate::pages::interfaces::Interfaces;
@@ -60,6 +61,7 @@ fn Shell() -> impl IntoView {
                         <ul>
                             <li><A href="/information/status">"Service Status"</A></li>
                             <li><A href="/information/jobs">"Job log"</A></li>
+                            <li><A href="/information/audit">"Audit log"</A></li>
                         </ul>
                     </li>
                 </ul>
@@ -74,6 +76,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/information/status") view=ServiceStatus/>
                     <Route path=path!("/information/jobs") view=JobLog/>
                     <Route path=path!("/information/jobs/:id") view=JobDetail/>
+                    <Route path=path!("/information/audit") view=AuditLog/>
                 </Routes>
             </main>
         </div>

@@ -1,5 +1,6 @@
 //! One module per page of the commander.
 
+pub mod audit_log;
 pub mod cluster;
 pub mod dashboard;
 pub mod interfaces;
