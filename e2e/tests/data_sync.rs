@@ -283,6 +283,20 @@ fn a_slave_behind_an_acknowledged_commit_is_not_promoted_until_a_person_forces_i
         job.to_string().contains("forced by a person") && job.to_string().contains("lacks"),
         "the job records that it was forced and what may be lost: {job:#}"
     );
+    // The audit log says who forced it and how much may be lost.
+    let audit = cluster
+        .get(Ns::Node2, "/api/v1/audit?action=failover.forced")
+        .unwrap();
+    assert_eq!(audit["total"], 1, "{audit:#}");
+    let forced = &audit["items"][0];
+    assert_eq!(forced["user"], "admin", "{forced:#}");
+    assert_eq!(forced["outcome"], "success", "{forced:#}");
+    assert_eq!(forced["status"], 202, "{forced:#}");
+    let detail = forced["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("forced by admin") && detail.contains("lacks") && detail.contains("bytes"),
+        "{forced:#}"
+    );
     assert_eq!(cluster.role(Ns::Node2).unwrap(), "master");
     assert!(cluster.holds_vip(Ns::Node2).unwrap());
     cluster

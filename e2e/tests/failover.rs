@@ -179,6 +179,22 @@ fn the_master_fails_and_comes_back_standby(name: &str, fault: Fault) {
         .find(|j| j["kind"] == "automatic_failover")
         .expect("the failover is recorded as a job");
     assert_eq!(failover["state"], "succeeded");
+    // The audit log says the node took over by itself, and why.
+    let audit = cluster
+        .get(Ns::Node2, "/api/v1/audit?action=failover")
+        .unwrap();
+    assert_eq!(audit["total"], 1, "{audit:#}");
+    let takeover = &audit["items"][0];
+    assert_eq!(takeover["action"], "failover.takeover", "{takeover:#}");
+    assert_eq!(takeover["user"], serde_json::Value::Null, "{takeover:#}");
+    assert_eq!(takeover["target"], "node2", "{takeover:#}");
+    assert_eq!(takeover["outcome"], "success", "{takeover:#}");
+    assert!(
+        takeover["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("took over as epoch 2")),
+        "{takeover:#}"
+    );
 
     // The old master starts again: it must come up standby without the address.
     cluster.start(Ns::Node1).unwrap();
@@ -361,6 +377,23 @@ fn manual_failover_moves_the_services_and_back_again() {
             .iter()
             .any(|j| j["kind"] == "manual_failover")
     );
+    // Who asked is in the old master's audit log; the new master's says it took over.
+    let asked = cluster
+        .get(Ns::Node1, "/api/v1/audit?action=failover")
+        .unwrap();
+    assert_eq!(asked["items"][0]["action"], "failover.manual", "{asked:#}");
+    assert_eq!(asked["items"][0]["user"], "admin", "{asked:#}");
+    assert_eq!(asked["items"][0]["outcome"], "success", "{asked:#}");
+    assert!(
+        asked["items"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Manual failover to node2, asked by admin")),
+        "{asked:#}"
+    );
+    let took = cluster
+        .get(Ns::Node2, "/api/v1/audit?action=failover")
+        .unwrap();
+    assert_eq!(took["items"][0]["action"], "failover.takeover", "{took:#}");
 
     // Cluster changes on the standby node point to the cluster IP.
     let (status, problem) = cluster
