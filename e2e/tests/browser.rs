@@ -471,6 +471,7 @@ async fn every_page_fits_a_phone_and_shows_the_lamp() {
             ("/appliance/cluster", "#page-cluster"),
             ("/information/status", "#page-status"),
             ("/information/jobs", "#page-jobs"),
+            ("/information/audit", "#page-audit"),
         ];
         for (path, page) in pages.iter().chain(pages.iter()) {
             let started = std::time::Instant::now();
@@ -496,6 +497,54 @@ async fn every_page_fits_a_phone_and_shows_the_lamp() {
         }
         browser.goto(&node.url("/information/status")).await?;
         browser.wait_for("tr[data-check='asterisk-sip']").await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_log_page_shows_a_failed_and_a_good_login_and_filters_by_outcome() {
+    in_browser("audit_log", async |browser, node| {
+        log_in(browser, node, "not the password").await?;
+        browser
+            .wait_for_text("#login-error", "wrong username or password")
+            .await?;
+        logged_in(browser, node).await?;
+        browser.click("a[href='/information/audit']").await?;
+        browser.wait_for("#page-audit").await?;
+        browser
+            .wait_for_text("#audit-page", "Page 1 of 1 (2 entries)")
+            .await
+            .context("the failed and the good login are listed")?;
+        let newest = browser.text("#audit tbody tr:first-child").await?;
+        ensure!(
+            newest.contains("login")
+                && newest.contains("admin")
+                && newest.contains("success (200)"),
+            "the newest entry is the good login: {newest:?}"
+        );
+        let oldest = browser.text("#audit tbody tr:last-child").await?;
+        ensure!(
+            oldest.contains("failure (401)") && oldest.contains("127.0.0.1"),
+            "the oldest entry is the refused login from this client: {oldest:?}"
+        );
+        ensure!(
+            !browser.text("#audit").await?.contains("not the password"),
+            "a password never appears in the audit log"
+        );
+
+        browser.select("#audit-outcome", "failure").await?;
+        browser
+            .wait_for_text("#audit-page", "Page 1 of 1 (1 entry)")
+            .await
+            .context("filtered by outcome, only the refused login is left")?;
+        ensure!(
+            browser
+                .text("#audit tbody")
+                .await?
+                .contains("failure (401)"),
+            "the entry left is the failure"
+        );
         Ok(())
     })
     .await;

@@ -109,7 +109,11 @@ fn audit_page_view(entries: AuditPage, page: RwSignal<u32>) -> impl IntoView {
             >
                 "Newer"
             </button>
-            <span id="audit-page">{format!("Page {current} of {pages} ({} entries)", entries.total)}</span>
+            <span id="audit-page">{format!(
+                    "Page {current} of {pages} ({} {})",
+                    entries.total,
+                    if entries.total == 1 { "entry" } else { "entries" },
+                )}</span>
             <button
                 type="button"
                 id="audit-next"
