@@ -1,10 +1,12 @@
 //! Users, passwords and tokens. Passwords are argon2id hashes; a login returns an HS256
 //! JWT signed with a secret kept in the data directory, so tokens survive a restart.
 //! Failed logins are counted per client address and refused for a while past a limit.
+//! Each token carries its user's token generation; changing the password raises it, so
+//! every token issued before is refused at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -47,8 +49,12 @@ pub enum AuthError {
     InvalidToken,
     #[error("the bearer token has expired; log in again")]
     ExpiredToken,
+    #[error("the bearer token ended when the password was changed; log in again")]
+    EndedToken,
     #[error("wrong username or password")]
     InvalidCredentials,
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
     #[error("too many failed logins from this address; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
@@ -67,6 +73,9 @@ pub struct Claims {
     pub sub: String,
     pub iat: i64,
     pub exp: i64,
+    /// The user's token generation when the token was issued (0 before any change).
+    #[serde(default)]
+    pub generation: u64,
 }
 
 impl Claims {
@@ -83,6 +92,10 @@ pub struct AuthService {
     decoding: DecodingKey,
     token_ttl: Duration,
     limiter: Arc<LoginLimiter>,
+    /// Each user's token generation, as stored; a user not in it is at 0.
+    generations: Arc<RwLock<HashMap<String, u64>>>,
+    /// Counts password changes, so long-lived streams check their token again at once.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl AuthService {
@@ -96,7 +109,90 @@ impl AuthService {
                 settings.login_max_failures,
                 Duration::from_secs(settings.login_window_secs),
             )),
+            generations: Arc::default(),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Whether the claims of a token checked before are still good: not expired, and
+    /// no password change since it was issued. Long-lived streams ask this as they go.
+    pub fn still_valid(&self, claims: &Claims) -> bool {
+        claims.exp > Utc::now().timestamp() && claims.generation == self.generation(&claims.sub)
+    }
+
+    /// Changes whenever some user's tokens end.
+    pub fn ended_tokens(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Loads every user's token generation from the store (once, at start).
+    pub async fn load_generations(&self, store: &dyn Store) -> Result<(), AuthError> {
+        let stored = store.token_generations().await?;
+        let mut generations = self.generations.write().unwrap_or_else(|p| p.into_inner());
+        generations.clear();
+        generations.extend(stored);
+        Ok(())
+    }
+
+    fn generation(&self, username: &str) -> u64 {
+        self.generations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(username)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Changes a user's own password: the current one must be right (a wrong one counts
+    /// as a failed login from the client), the new one is stored hashed, and every
+    /// token issued before ends. Returns a fresh token for the session that asked.
+    #[tracing::instrument(skip(self, store, current, new))]
+    pub async fn change_password(
+        &self,
+        store: &dyn Store,
+        client: Option<IpAddr>,
+        username: &str,
+        current: SecretString,
+        new: SecretString,
+    ) -> Result<(String, Claims), AuthError> {
+        if let Some(ip) = client {
+            self.limiter.check(ip)?;
+        }
+        let stored_hash = store
+            .find_user(username)
+            .await?
+            .map(|u| u.password_hash)
+            .ok_or(AuthError::InvalidToken)?;
+        let (matches, new_hash) = tokio::task::spawn_blocking(move || {
+            let matches = verify_password(&current, &stored_hash)?;
+            let new_hash = if matches {
+                Some(hash_password(&new)?)
+            } else {
+                None
+            };
+            Ok::<_, AuthError>((matches, new_hash))
+        })
+        .await
+        .map_err(|e| AuthError::Unexpected(anyhow::Error::new(e).context("password change")))??;
+        let Some(new_hash) = new_hash.filter(|_| matches) else {
+            if let Some(ip) = client {
+                self.limiter.record_failure(ip);
+            }
+            tracing::warn!(
+                username,
+                ?client,
+                "password change with a wrong current password"
+            );
+            return Err(AuthError::WrongCurrentPassword);
+        };
+        let generation = store.set_password(username, &new_hash).await?;
+        self.generations
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(username.to_string(), generation);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        tracing::info!(username, generation, "password changed; older tokens ended");
+        self.issue(username)
     }
 
     /// Checks the password and issues a token; counts failures per client address.
@@ -111,6 +207,9 @@ impl AuthService {
         if let Some(ip) = client {
             self.limiter.check(ip)?;
         }
+        // The generation before the password is checked: a change that lands while
+        // this login is checked ends the token it is about to get.
+        let generation = self.generation(username);
         let user = store.find_user(username).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
         // Verify even for unknown users so the answer takes as long either way.
@@ -133,16 +232,21 @@ impl AuthService {
         if let Some(ip) = client {
             self.limiter.forget(ip);
         }
-        self.issue(username)
+        self.issue_at(username, generation)
     }
 
     pub fn issue(&self, username: &str) -> Result<(String, Claims), AuthError> {
+        self.issue_at(username, self.generation(username))
+    }
+
+    fn issue_at(&self, username: &str, generation: u64) -> Result<(String, Claims), AuthError> {
         let now = Utc::now().timestamp();
         let ttl = i64::try_from(self.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
             sub: username.to_string(),
             iat: now,
             exp: now.saturating_add(ttl),
+            generation,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| {
@@ -155,12 +259,16 @@ impl AuthService {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::ExpiredToken,
                 _ => AuthError::InvalidToken,
-            })
+            })?;
+        if claims.generation != self.generation(&claims.sub) {
+            return Err(AuthError::EndedToken);
+        }
+        Ok(claims)
     }
 }
 

@@ -111,7 +111,9 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::MissingToken)
             | ApiError::Auth(AuthError::InvalidToken)
             | ApiError::Auth(AuthError::ExpiredToken)
+            | ApiError::Auth(AuthError::EndedToken)
             | ApiError::Auth(AuthError::InvalidCredentials) => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(AuthError::WrongCurrentPassword) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Auth(AuthError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Auth(AuthError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -133,13 +135,15 @@ impl ResponseError for ApiError {
             }
             ApiError::Auth(AuthError::MissingToken)
             | ApiError::Auth(AuthError::InvalidToken)
-            | ApiError::Auth(AuthError::ExpiredToken) => {
+            | ApiError::Auth(AuthError::ExpiredToken)
+            | ApiError::Auth(AuthError::EndedToken) => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"pequod\""),
                 );
             }
             ApiError::Auth(AuthError::InvalidCredentials)
+            | ApiError::Auth(AuthError::WrongCurrentPassword)
             | ApiError::Auth(AuthError::Unexpected(_))
             | ApiError::Validation(_)
             | ApiError::BadRequest(_)

@@ -136,11 +136,13 @@ impl Application {
             public_key: public_key.clone(),
         };
         let sync_status = agent.data_sync().wire();
+        let auth = AuthService::new(&token_secret, &settings.auth);
+        auth.load_generations(store.as_ref()).await?;
         let state = AppState {
             store,
             jobs,
             events,
-            auth: AuthService::new(&token_secret, &settings.auth),
+            auth,
             public_key,
             agent,
             checks,

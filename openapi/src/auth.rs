@@ -21,6 +21,42 @@ pub struct LoginResponse {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The shortest and longest new password accepted.
+pub const PASSWORD_MIN_CHARS: usize = 12;
+pub const PASSWORD_MAX_CHARS: usize = 1024;
+
+/// A change of the caller's own password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct PasswordChange {
+    /// The password in use now.
+    pub current_password: String,
+    /// The new password: 12 to 1024 characters, not the current one.
+    #[cfg_attr(feature = "schema", schema(min_length = 12, max_length = 1024))]
+    pub new_password: String,
+}
+
+impl PasswordChange {
+    /// What is wrong with the new password, by field; the server and the commander
+    /// apply the same rule. Whether the current one is right only the server knows.
+    pub fn check(&self) -> Vec<crate::FieldError> {
+        let chars = self.new_password.chars().count();
+        let message = if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
+            format!(
+                "must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters long, not {chars}"
+            )
+        } else if self.new_password == self.current_password {
+            "is the current password; choose another".into()
+        } else {
+            return Vec::new();
+        };
+        vec![crate::FieldError {
+            field: "new_password".into(),
+            message,
+        }]
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Me {

@@ -49,6 +49,8 @@ paths! {
     AUDIT = "/api/v1/audit": [Get];
     /// Who the token belongs to.
     ME = "/api/v1/auth/me": [Get];
+    /// Change one's own password; every older token of the user ends.
+    PASSWORD = "/api/v1/auth/password": [Post];
     /// The cluster as this node sees it; `POST` is Configure master.
     CLUSTER = "/api/v1/cluster": [Get, Post];
     /// Manual failover.

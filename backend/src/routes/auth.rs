@@ -1,10 +1,12 @@
-//! `/auth`: log in, and find out who the token belongs to.
+//! `/auth`: log in, find out who the token belongs to, change one's password.
 
 use actix_web::{HttpRequest, get, post, web};
 use pequod_api::Problem;
-use pequod_api::auth::{LoginRequest, LoginResponse, Me};
+use pequod_api::auth::{LoginRequest, LoginResponse, Me, PasswordChange};
 use secrecy::SecretString;
 
+use crate::audit::AuditNote;
+use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, ValidJson};
 use crate::state::AppState;
@@ -75,4 +77,74 @@ pub async fn me(user: AuthUser) -> web::Json<Me> {
         expires_at: user.0.expires_at(),
         username: user.0.sub,
     })
+}
+
+/// Change my password.
+///
+/// The current password must be right; a wrong one counts as a failed login from this
+/// client address (429 past the limit). Every token of the user issued before ends at
+/// once, in every browser and script; the answer carries a new token for the caller.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Changed; a new token for this session", body = LoginResponse),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The current password is wrong or the new one is not acceptable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts from this address", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/password")]
+#[tracing::instrument(skip(req, state, body, user), fields(username = %user.0.sub))]
+pub async fn change_password(
+    user: AuthUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: ValidJson<PasswordChange>,
+) -> Result<web::Json<LoginResponse>, ApiError> {
+    let ValidJson(request) = body;
+    let username = user.0.sub;
+    AuditNote::attach(
+        &req,
+        AuditNote {
+            action: Some("password.change".into()),
+            user: Some(username.clone()),
+            detail: None,
+        },
+    );
+    let errors = request.check();
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let client = req.peer_addr().map(|addr| addr.ip());
+    let (token, claims) = state
+        .auth
+        .change_password(
+            state.store.as_ref(),
+            client,
+            &username,
+            SecretString::from(request.current_password),
+            SecretString::from(request.new_password),
+        )
+        .await
+        .map_err(|err| match err {
+            AuthError::WrongCurrentPassword => ApiError::field("current_password", "is wrong"),
+            other => other.into(),
+        })?;
+    AuditNote::attach(
+        &req,
+        AuditNote {
+            detail: Some(format!(
+                "the password of {username} was changed; its older tokens ended"
+            )),
+            ..AuditNote::default()
+        },
+    );
+    Ok(web::Json(LoginResponse {
+        token,
+        token_type: "Bearer".into(),
+        expires_at: claims.expires_at(),
+    }))
 }

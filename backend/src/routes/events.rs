@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, get, web};
 use futures_util::{StreamExt, stream};
 use pequod_api::Problem;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::{BroadcastStream, IntervalStream};
+use tokio_stream::wrappers::{BroadcastStream, IntervalStream, WatchStream};
 
 use crate::extract::StreamUser;
 use crate::state::AppState;
@@ -21,7 +21,8 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 ///
 /// `text/event-stream`: one event per change, named `job`, `check` or `cluster`, with
 /// the JSON of `Event` as data. Browsers' `EventSource` cannot send headers, so this
-/// call also accepts the token as `?access_token=`.
+/// call also accepts the token as `?access_token=`. The stream ends as soon as its
+/// token does (its user's password changed, or it expired).
 #[utoipa::path(
     tag = "jobs",
     security(("bearer" = [])),
@@ -32,7 +33,7 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
     )
 )]
 #[get("/events")]
-pub async fn events(_user: StreamUser, state: web::Data<AppState>) -> HttpResponse {
+pub async fn events(user: StreamUser, state: web::Data<AppState>) -> HttpResponse {
     let updates = BroadcastStream::new(state.events.subscribe()).map(|item| match item {
         Ok(event) => match serde_json::to_string(&event) {
             Ok(json) => format!("event: {}\ndata: {json}\n\n", event.name()),
@@ -49,9 +50,14 @@ pub async fn events(_user: StreamUser, state: web::Data<AppState>) -> HttpRespon
     let keepalive = IntervalStream::new(interval)
         .skip(1)
         .map(|_| ": keepalive\n\n".to_string());
+    // A password change wakes every stream to check its token; nothing is sent for it.
+    let ended = WatchStream::from_changes(state.auth.ended_tokens()).map(|_| String::new());
     let opening = stream::once(async { "retry: 2000\n: connected\n\n".to_string() });
+    let auth = state.auth.clone();
+    let claims = user.0;
     let body = opening
-        .chain(stream::select(updates, keepalive))
+        .chain(stream::select(stream::select(updates, keepalive), ended))
+        .take_while(move |_| std::future::ready(auth.still_valid(&claims)))
         .filter(|chunk| std::future::ready(!chunk.is_empty()))
         .map(|chunk| Ok::<_, Infallible>(Bytes::from(chunk)));
     HttpResponse::Ok()

@@ -34,6 +34,7 @@ pub fn api_v1() -> Scope<
         .configure(|cfg: &mut ServiceConfig| {
             cfg.service(auth::login)
                 .service(auth::me)
+                .service(auth::change_password)
                 .service(cluster::get_cluster)
                 .service(cluster::configure_master)
                 .service(cluster::failover)

@@ -91,6 +91,32 @@ impl UserRepository for SqliteStore {
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+
+    async fn set_password(&self, username: &str, password_hash: &str) -> Result<u64, StorageError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "UPDATE users SET password_hash = ?, token_generation = token_generation + 1 \
+             WHERE username = ? RETURNING token_generation",
+        )
+        .bind(password_hash)
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some((generation,)) => Ok(u64::try_from(generation).unwrap_or(0)),
+            None => Err(StorageError::NotFound(format!("user {username}"))),
+        }
+    }
+
+    async fn token_generations(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT username, token_generation FROM users")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, generation)| (user, u64::try_from(generation).unwrap_or(0)))
+            .collect())
+    }
 }
 
 #[derive(FromRow)]

@@ -165,6 +165,7 @@ async fn an_expired_token_is_refused() {
         sub: "admin".into(),
         iat: now - 3600,
         exp: now - 1,
+        generation: 0,
     };
     use secrecy::ExposeSecret;
     let token = jsonwebtoken::encode(

@@ -16,6 +16,7 @@ mod metrics;
 mod nodes;
 mod notifications;
 mod openapi;
+mod password;
 mod services;
 mod serving;
 mod sync;
