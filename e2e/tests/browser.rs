@@ -471,6 +471,7 @@ async fn every_page_fits_a_phone_and_shows_the_lamp() {
             ("/appliance/cluster", "#page-cluster"),
             ("/information/status", "#page-status"),
             ("/information/jobs", "#page-jobs"),
+            ("/appliance/password", "#page-password"),
             ("/information/audit", "#page-audit"),
         ];
         for (path, page) in pages.iter().chain(pages.iter()) {
@@ -545,6 +546,72 @@ async fn the_audit_log_page_shows_a_failed_and_a_good_login_and_filters_by_outco
                 .contains("failure (401)"),
             "the entry left is the failure"
         );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_password_change_in_the_commander_keeps_the_session_and_the_new_password_logs_in() {
+    const NEW_PASSWORD: &str = "the admin's new password 2026";
+    in_browser("password", async |browser, node| {
+        logged_in(browser, node).await?;
+        browser.click("a[href='/appliance/password']").await?;
+        browser.wait_for("#page-password").await?;
+
+        // A wrong current password is named next to its field; nothing changes.
+        browser
+            .fill("#current-password", "not the password")
+            .await?;
+        browser.fill("#new-password", NEW_PASSWORD).await?;
+        browser.fill("#repeat-password", NEW_PASSWORD).await?;
+        browser.click("#password-save").await?;
+        browser
+            .wait_for_text("#current-password-error", "is wrong")
+            .await?;
+        // A repeat that differs is caught before anything is sent.
+        browser.fill("#current-password", ADMIN_PASSWORD).await?;
+        browser
+            .fill("#repeat-password", "something else entirely")
+            .await?;
+        browser.click("#password-save").await?;
+        browser
+            .wait_for_text("#repeat-password-error", "differs from the new password")
+            .await?;
+
+        browser.fill("#repeat-password", NEW_PASSWORD).await?;
+        browser.click("#password-save").await?;
+        browser
+            .wait_for_text(
+                "#password-message",
+                "The password is changed. Every other session and token of this user has ended.",
+            )
+            .await?;
+        // The session goes on with the new token: pages still load.
+        browser.click("a[href='/information/audit']").await?;
+        browser
+            .wait_for_text_within(
+                "#audit tbody tr:first-child",
+                "password.change",
+                std::time::Duration::from_secs(20),
+            )
+            .await?;
+        ensure!(
+            browser.is_present("#logout").await?,
+            "the session that changed the password stays logged in"
+        );
+
+        browser.click("#logout").await?;
+        log_in(browser, node, ADMIN_PASSWORD).await?;
+        browser
+            .wait_for_text("#login-error", "wrong username or password")
+            .await
+            .context("the old password no longer logs in")?;
+        log_in(browser, node, NEW_PASSWORD).await?;
+        browser
+            .wait_for_text("#cluster-role", "standalone")
+            .await
+            .context("the new password logs in")?;
         Ok(())
     })
     .await;

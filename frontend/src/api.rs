@@ -5,7 +5,7 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use pequod_api::Problem;
 use pequod_api::audit::AuditPage;
-use pequod_api::auth::{LoginRequest, LoginResponse, Me};
+use pequod_api::auth::{LoginRequest, LoginResponse, Me, PasswordChange};
 use pequod_api::checks::{Check, CheckDetail, CheckKind, CheckState};
 use pequod_api::cluster::{Cluster, ConfigureMaster};
 use pequod_api::jobs::{Job, JobAccepted, JobPage};
@@ -147,6 +147,15 @@ pub async fn login(body: &LoginRequest) -> Result<LoginResponse, ApiError> {
         .json(body)
         .map_err(|e| ApiError::Network(e.to_string()))?;
     json(request).await
+}
+
+/// `POST /auth/password`: change one's own password; every older token ends and the
+/// answer carries a new one for this session.
+pub async fn change_password(
+    token: &str,
+    body: &PasswordChange,
+) -> Result<LoginResponse, ApiError> {
+    with_body(post(paths::PASSWORD, token), body).await
 }
 
 /// `GET /auth/me`: who the token belongs to.

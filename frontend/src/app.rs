@@ -17,6 +17,7 @@ use crate::pages::dashboard::Dashboard;
 use crate::pages::interfaces::Interfaces;
 use crate::pages::job_log::{JobDetail, JobLog};
 use crate::pages::login::LoginPage;
+use crate::pages::password::ChangePassword;
 use crate::pages::service_status::ServiceStatus;
 use crate::pages::services::Services;
 use crate::session::{Session, authed_resource, use_session};
@@ -38,9 +39,14 @@ pub fn App() -> impl IntoView {
 fn Shell() -> impl IntoView {
     let live = Live::new();
     provide_context(live);
-    if let Some(token) = use_session().token_untracked() {
-        live.connect(&token);
-    }
+    // The stream follows the token: a password change ends the old one's stream, and
+    // the new token the change returned opens the next.
+    let session = use_session();
+    Effect::new(move || {
+        if let Some(token) = session.token() {
+            live.connect(&token);
+        }
+    });
     view! {
         <div class="shell">
             <a class="skip-link" href="#content">"Skip to content"</a>
@@ -54,6 +60,7 @@ fn Shell() -> impl IntoView {
                             <li><A href="/appliance/interfaces">"Network interfaces"</A></li>
                             <li><A href="/appliance/services">"Services"</A></li>
                             <li><A href="/appliance/cluster">"Cluster Management"</A></li>
+                            <li><A href="/appliance/password">"Password"</A></li>
                         </ul>
                     </li>
                     <li class="nav-group">
@@ -73,6 +80,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/appliance/interfaces") view=Interfaces/>
                     <Route path=path!("/appliance/services") view=Services/>
                     <Route path=path!("/appliance/cluster") view=ClusterManagement/>
+                    <Route path=path!("/appliance/password") view=ChangePassword/>
                     <Route path=path!("/information/status") view=ServiceStatus/>
                     <Route path=path!("/information/jobs") view=JobLog/>
                     <Route path=path!("/information/jobs/:id") view=JobDetail/>

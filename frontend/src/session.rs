@@ -43,6 +43,11 @@ impl Session {
         self.token.with(Option::is_some)
     }
 
+    /// The token, tracked: a view or effect reading it follows a new token.
+    pub fn token(&self) -> Option<String> {
+        self.token.get()
+    }
+
     pub fn token_untracked(&self) -> Option<String> {
         self.token.get_untracked()
     }

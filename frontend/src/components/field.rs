@@ -42,3 +42,33 @@ pub fn TextField(
         </div>
     }
 }
+
+/// A password input with label and error; `autocomplete` tells a password manager
+/// whether it is the current or a new password.
+#[component]
+pub fn PasswordField(
+    #[prop(into)] id: String,
+    #[prop(into)] label: String,
+    value: RwSignal<String>,
+    error: Signal<Option<String>>,
+    autocomplete: &'static str,
+    #[prop(optional, into)] hint: Option<String>,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="field" class:field-invalid=move || error.with(Option::is_some)>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id.clone()
+                name=id.clone()
+                type="password"
+                autocomplete=autocomplete
+                aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
+                aria-describedby=error_id
+                bind:value=value
+            />
+            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
+            <FieldError id=id error=error/>
+        </div>
+    }
+}

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use crate::api::ApiError;
 
 pub use copy_button::CopyButton;
-pub use field::{FieldError, TextField};
+pub use field::{FieldError, PasswordField, TextField};
 pub use job_progress::{JobProgress, step_view};
 
 #[component]

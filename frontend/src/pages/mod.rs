@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod interfaces;
 pub mod job_log;
 pub mod login;
+pub mod password;
 pub mod service_status;
 pub mod services;
 
