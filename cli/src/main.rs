@@ -95,6 +95,24 @@ enum ApiCommand {
         #[arg(long)]
         kind: Option<types::CheckKind>,
     },
+    /// The audit log, newest first: logins, changes and failovers with who caused them.
+    Audit {
+        /// Only actions that start with this, e.g. failover, login, DELETE.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this user's entries.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only entries with this outcome: success, failure.
+        #[arg(long)]
+        outcome: Option<types::AuditOutcome>,
+        /// 1-based page number.
+        #[arg(long)]
+        page: Option<std::num::NonZeroU32>,
+        /// Entries per page (1-100).
+        #[arg(long)]
+        per_page: Option<std::num::NonZeroU32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -205,6 +223,20 @@ async fn api_command(api: &Client, command: ApiCommand, out: Output) -> Result<(
         ApiCommand::Checks { state, kind } => {
             let checks = call(api.list_checks(kind, state).await).await?;
             out.show(&checks, || print_checks(&checks))
+        }
+        ApiCommand::Audit {
+            action,
+            user,
+            outcome,
+            page,
+            per_page,
+        } => {
+            let entries = call(
+                api.list_audit(action.as_deref(), outcome, page, per_page, user.as_deref())
+                    .await,
+            )
+            .await?;
+            out.show(&entries, || print_audit(&entries))
         }
     }
 }
@@ -780,6 +812,39 @@ fn progress_bar(job: &types::Job) -> String {
         "#".repeat(filled),
         ".".repeat(WIDTH - filled)
     )
+}
+
+fn print_audit(page: &types::AuditPage) {
+    if page.items.is_empty() {
+        println!("No entries match.");
+        return;
+    }
+    let mut rows = vec![
+        ["TIME", "USER", "CLIENT", "ACTION", "OUTCOME", "DETAIL"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for entry in &page.items {
+        let outcome = match entry.status {
+            Some(status) => format!("{} ({status})", entry.outcome),
+            None => entry.outcome.to_string(),
+        };
+        rows.push(vec![
+            entry.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            entry.user.clone().unwrap_or_else(|| "(the node)".into()),
+            entry.client.clone().unwrap_or_default(),
+            entry.action.clone(),
+            outcome,
+            entry.detail.clone().unwrap_or_else(|| entry.target.clone()),
+        ]);
+    }
+    print_table(&rows);
+    println!(
+        "page {}: {} of {} entries",
+        page.page,
+        page.items.len(),
+        page.total
+    );
 }
 
 fn print_checks(checks: &[types::Check]) {

@@ -373,3 +373,31 @@ async fn a_refused_request_shows_the_problem_and_bad_input_is_refused_before_any
         show(&out)
     );
 }
+
+#[tokio::test]
+async fn audit_lists_the_logins_newest_first_and_filters_by_outcome() {
+    let node = spawn().await;
+    let refused = node
+        .ctl(&["login", "--password-stdin"], "not the password\n")
+        .await;
+    assert!(!refused.status.success());
+    node.login().await;
+
+    let table = node.ok(&["audit"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("TIME"), "{table}");
+    assert!(
+        lines[1].contains("login") && lines[1].contains("success (200)"),
+        "newest first:\n{table}"
+    );
+    assert!(lines[2].contains("failure (401)"), "{table}");
+    assert!(table.contains("page 1: 2 of 2 entries"), "{table}");
+    assert!(!table.contains("not the password"), "{table}");
+
+    let failures = json(&node.ok(&["--json", "audit", "--outcome", "failure"]).await);
+    assert_eq!(failures["total"], 1, "{failures:#}");
+    assert_eq!(failures["items"][0]["action"], "login");
+    assert_eq!(failures["items"][0]["user"], "admin");
+    let bad = node.ctl(&["audit", "--per-page", "0"], "").await;
+    assert!(!bad.status.success(), "{}", show(&bad));
+}
