@@ -163,18 +163,17 @@ impl AuthService {
             .await?
             .map(|u| u.password_hash)
             .ok_or(AuthError::InvalidToken)?;
-        let (matches, new_hash) = tokio::task::spawn_blocking(move || {
-            let matches = verify_password(&current, &stored_hash)?;
-            let new_hash = if matches {
-                Some(hash_password(&new)?)
+        // The new hash only when the current password is right.
+        let new_hash = tokio::task::spawn_blocking(move || {
+            if verify_password(&current, &stored_hash)? {
+                Ok::<_, AuthError>(Some(hash_password(&new)?))
             } else {
-                None
-            };
-            Ok::<_, AuthError>((matches, new_hash))
+                Ok(None)
+            }
         })
         .await
         .map_err(|e| AuthError::Unexpected(anyhow::Error::new(e).context("password change")))??;
-        let Some(new_hash) = new_hash.filter(|_| matches) else {
+        let Some(new_hash) = new_hash else {
             if let Some(ip) = client {
                 self.limiter.record_failure(ip);
             }
@@ -186,10 +185,13 @@ impl AuthService {
             return Err(AuthError::WrongCurrentPassword);
         };
         let generation = store.set_password(username, &new_hash).await?;
+        // Two changes at once may land here out of order: the higher generation stays.
         self.generations
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(username.to_string(), generation);
+            .entry(username.to_string())
+            .and_modify(|known| *known = (*known).max(generation))
+            .or_insert(generation);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         tracing::info!(username, generation, "password changed; older tokens ended");
         self.issue(username)
