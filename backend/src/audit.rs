@@ -71,6 +71,11 @@ fn clip(mut text: String) -> String {
     text
 }
 
+/// The most entries kept whatever their age: a flood of refused requests from the
+/// network cannot fill the disk (about 200 bytes each). Checked every `TRIM_EVERY`.
+pub const MAX_ENTRIES: u64 = 200_000;
+const TRIM_EVERY: i64 = 1000;
+
 /// Records an entry. A store that cannot write it is logged, never fails the action.
 pub async fn record(store: &dyn Store, entry: NewAuditEntry) {
     let entry = NewAuditEntry {
@@ -80,8 +85,20 @@ pub async fn record(store: &dyn Store, entry: NewAuditEntry) {
         detail: entry.detail.map(clip),
         ..entry
     };
-    if let Err(err) = store.record_audit(&entry).await {
-        tracing::error!(error = %err, action = %entry.action, target = %entry.target, "could not write the audit entry");
+    match store.record_audit(&entry).await {
+        Ok(id) if id % TRIM_EVERY == 0 => match store.trim_audit(MAX_ENTRIES).await {
+            Ok(0) => {}
+            Ok(trimmed) => tracing::warn!(
+                trimmed,
+                max = MAX_ENTRIES,
+                "the audit log is full; dropped its oldest entries"
+            ),
+            Err(err) => tracing::error!(error = %err, "could not trim the audit log"),
+        },
+        Ok(_) => {}
+        Err(err) => {
+            tracing::error!(error = %err, action = %entry.action, target = %entry.target, "could not write the audit entry")
+        }
     }
 }
 

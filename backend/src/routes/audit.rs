@@ -35,7 +35,8 @@ pub struct AuditQuery {
 /// Every change made through the API (who, from which address, the action, its
 /// target and the status answered), every login, and every failover with who or what
 /// caused it; newest first, a page at a time. Kept for `audit.keep_days` (365 by
-/// default). Passwords, tokens and keys never appear in it.
+/// default), and at most the newest 200,000 entries. Passwords, tokens and keys never
+/// appear in it.
 #[utoipa::path(
     tag = "audit",
     security(("bearer" = [])),

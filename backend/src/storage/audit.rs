@@ -112,6 +112,15 @@ impl AuditRepository for SqliteStore {
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
+    async fn trim_audit(&self, keep: u64) -> Result<u64, StorageError> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let result = sqlx::query("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?")
+            .bind(keep)
+            .execute(self.pool())
+            .await?;
+        Ok(result.rows_affected())
+    }
+
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
         let result = sqlx::query("DELETE FROM audit WHERE at_ms < ?")
             .bind(before.timestamp_millis())
@@ -217,6 +226,13 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].action, "failover.manual");
 
+        // Trimmed to the newest two: the login from 400 days ago and the first failover go.
+        assert_eq!(store.trim_audit(10).await.unwrap(), 0);
+        let (kept, _) = store
+            .list_audit(&AuditFilter::default(), 1, 20)
+            .await
+            .unwrap();
+        assert_eq!(kept.len(), 4);
         let purged = store
             .purge_audit(now - chrono::Duration::days(365))
             .await
@@ -230,5 +246,12 @@ mod tests {
                 .1,
             3
         );
+        assert_eq!(store.trim_audit(2).await.unwrap(), 1);
+        let (kept, total) = store
+            .list_audit(&AuditFilter::default(), 1, 20)
+            .await
+            .unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(kept[1].action, "failover.takeover", "the newest stay");
     }
 }

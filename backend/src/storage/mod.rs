@@ -192,6 +192,8 @@ pub trait AuditRepository: Send + Sync {
         page: u32,
         per_page: u32,
     ) -> Result<(Vec<AuditEntry>, u64), StorageError>;
+    /// Deletes all but the newest `keep` entries; returns how many went.
+    async fn trim_audit(&self, keep: u64) -> Result<u64, StorageError>;
     /// Deletes the entries older than `before`; returns how many.
     async fn purge_audit(&self, before: chrono::DateTime<chrono::Utc>)
     -> Result<u64, StorageError>;
