@@ -27,6 +27,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The path exists, the method does not; `allow` is the `Allow` header's value.
+    #[error("{detail}")]
+    MethodNotAllowed { detail: String, allow: String },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -52,7 +55,10 @@ impl ApiError {
             ),
             ApiError::BadRequest(message)
             | ApiError::NotFound(message)
-            | ApiError::Conflict(message) => (Some(message.clone()), Vec::new()),
+            | ApiError::Conflict(message)
+            | ApiError::MethodNotAllowed {
+                detail: message, ..
+            } => (Some(message.clone()), Vec::new()),
             ApiError::Auth(err) => (Some(err.to_string()), Vec::new()),
             ApiError::Unexpected(_) => (
                 Some("an internal error occurred; the node's log has the details".into()),
@@ -118,6 +124,7 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,6 +148,11 @@ impl ResponseError for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"pequod\""),
                 );
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
             }
             ApiError::Auth(AuthError::InvalidCredentials)
             | ApiError::Auth(AuthError::WrongCurrentPassword)

@@ -74,8 +74,44 @@ pub fn accepted(job: pequod_api::jobs::JobSummary) -> actix_web::HttpResponse {
         .json(pequod_api::jobs::JobAccepted { job })
 }
 
-/// Unknown paths below `/api` answer with a problem, not the UI's index page.
+/// The methods of the API path `path` matches (a `{parameter}` segment matches any
+/// non-empty segment); `None` for a path that is not part of the API.
+fn allowed_methods(path: &str) -> Option<&'static [pequod_api::paths::Method]> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    pequod_api::paths::ENDPOINTS
+        .iter()
+        .find(|(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(part, segment)| {
+                    if part.starts_with('{') {
+                        !segment.is_empty()
+                    } else {
+                        part == segment
+                    }
+                })
+        })
+        .map(|(_, methods)| *methods)
+}
+
+/// Unknown paths below `/api` answer with a problem, not the UI's index page; a known
+/// path asked with a method it lacks answers 405 with `Allow`.
 pub async fn api_not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    if let Some(methods) = allowed_methods(req.path()) {
+        let allow = methods
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(ApiError::MethodNotAllowed {
+            detail: format!(
+                "{} is not allowed on {}; it allows {allow}",
+                req.method(),
+                req.path()
+            ),
+            allow,
+        });
+    }
     Err(ApiError::NotFound(format!(
         "{} {} is not part of the API",
         req.method(),

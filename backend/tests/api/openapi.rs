@@ -107,6 +107,38 @@ fn every_path_the_commander_calls_is_documented_with_its_method() {
     );
 }
 
+/// The `Allow` header of a 405 comes from `ENDPOINTS`: it must name every documented
+/// operation of its path, and no other.
+#[test]
+fn every_documented_operation_is_listed_with_its_path_and_methods() {
+    let document = committed_document();
+    let paths = document["paths"].as_object().expect("paths");
+    let mut unlisted = Vec::new();
+    for (path, operations) in paths {
+        let documented: Vec<&str> = ["get", "post", "patch", "delete", "put"]
+            .into_iter()
+            .filter(|method| operations.get(*method).is_some())
+            .collect();
+        let listed: Vec<&str> = ENDPOINTS
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, methods)| methods.iter().map(|m| m.as_str()).collect())
+            .unwrap_or_default();
+        let mut listed_sorted = listed.clone();
+        listed_sorted.sort_by_key(|m| {
+            ["get", "post", "patch", "delete", "put"]
+                .iter()
+                .position(|x| x == m)
+        });
+        if listed_sorted != documented {
+            unlisted.push(format!(
+                "{path}: documented {documented:?}, listed {listed:?}"
+            ));
+        }
+    }
+    assert!(unlisted.is_empty(), "{unlisted:#?}");
+}
+
 #[test]
 fn a_path_renamed_on_one_side_is_caught() {
     use pequod_api::paths::Method;

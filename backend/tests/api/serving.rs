@@ -69,3 +69,51 @@ async fn without_a_built_ui_the_root_says_how_to_build_it() {
             .contains("scripts/build-frontend")
     );
 }
+
+#[tokio::test]
+async fn a_method_a_known_path_lacks_is_405_with_allow_and_an_unknown_path_404() {
+    let app = crate::helpers::spawn_app().await;
+    let token = app.token().await;
+    for (method, path, allow) in [
+        (reqwest::Method::PUT, "/api/v1/cluster", "GET, POST"),
+        (reqwest::Method::DELETE, "/api/v1/jobs/7", "GET"),
+        (reqwest::Method::GET, "/api/v1/slaves/node2", "DELETE"),
+        (reqwest::Method::PATCH, "/api/v1/auth/login", "POST"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response
+                .headers()
+                .get(reqwest::header::ALLOW)
+                .and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let problem = read_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+        assert!(
+            problem.message().contains(&format!(
+                "{method} is not allowed on {path}; it allows {allow}"
+            )),
+            "{problem:?}"
+        );
+    }
+    // A parameter segment must not be empty, and a longer path is not the template's.
+    for path in ["/api/v1/slaves//readd", "/api/v1/cluster/failover/extra"] {
+        read_problem(
+            app.client
+                .put(app.url(path))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("request"),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
+}
