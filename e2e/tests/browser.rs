@@ -24,6 +24,8 @@ const TOKEN_KEY: &str = "pequod.token";
 struct Node {
     url: String,
     hostname: String,
+    /// The node's state, to cause what a page must follow without a reload.
+    state: pequod::state::AppState,
     stop: Pin<Box<dyn Future<Output = ()> + Send>>,
     _data_dir: TempDir,
 }
@@ -55,6 +57,7 @@ impl Node {
             .expect("the node has an identity")
             .hostname
             .to_string();
+        let state = app.state().clone();
         let handle = app.handle();
         let server = tokio::spawn(app.run_until_stopped());
         // Built now, run by `stop`: the way SIGTERM stops the node.
@@ -65,6 +68,7 @@ impl Node {
         Node {
             url,
             hostname,
+            state,
             stop,
             _data_dir: data_dir,
         }
@@ -587,6 +591,28 @@ async fn a_password_change_in_the_commander_keeps_the_session_and_the_new_passwo
                 "The password is changed. Every other session and token of this user has ended.",
             )
             .await?;
+        // The server ended the old token's event stream; the commander follows with the
+        // new token: a job started now appears in the job box without a reload.
+        ensure!(
+            browser.text("#jobbox").await?.contains("No jobs yet."),
+            "no job before"
+        );
+        node.state
+            .jobs
+            .submit(
+                pequod_api::jobs::JobKind::Maintenance,
+                "after the password change",
+                &["the only step"],
+                |ctx| async move {
+                    ctx.step(0).await;
+                    Ok(())
+                },
+            )
+            .await?;
+        browser
+            .wait_for_text_within("#jobbox", "succeeded", std::time::Duration::from_secs(20))
+            .await
+            .context("the event stream runs on with the new token")?;
         // The session goes on with the new token: pages still load.
         browser.click("a[href='/information/audit']").await?;
         browser
