@@ -56,6 +56,10 @@ impl AuditNote {
     }
 }
 
+/// The user a request's token was accepted for, set by the token check.
+#[derive(Debug, Clone)]
+pub struct AcceptedUser(pub String);
+
 /// The longest user name, action, target or detail kept (a client chooses them).
 const MAX_TEXT: usize = 512;
 
@@ -134,7 +138,7 @@ pub fn is_change(req: &ServiceRequest) -> bool {
 }
 
 /// The entry for a change that has been answered. The user is the note's, else the
-/// bearer token's (none when it is not valid).
+/// one the token check accepted, else the bearer token's (none when it is not valid).
 pub fn request_entry(
     response: &ServiceResponse,
     user_of: impl Fn(&str) -> Option<String>,
@@ -145,7 +149,8 @@ pub fn request_entry(
         .get::<AuditNote>()
         .cloned()
         .unwrap_or_default();
-    let user = note.user.or_else(|| {
+    let accepted = req.extensions().get::<AcceptedUser>().map(|u| u.0.clone());
+    let user = note.user.or(accepted).or_else(|| {
         let value = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)?
@@ -186,7 +191,10 @@ pub fn start_purge(store: Arc<dyn Store>, settings: AuditSettings) -> tokio::tas
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            let before = Utc::now() - chrono::Duration::days(i64::from(settings.keep_days));
+            // A period too long to subtract keeps everything (the entry cap still holds).
+            let before = chrono::Duration::try_days(i64::from(settings.keep_days))
+                .and_then(|period| Utc::now().checked_sub_signed(period))
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
             match store.purge_audit(before).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(

@@ -55,6 +55,8 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("the current password is wrong")]
     WrongCurrentPassword,
+    #[error("{0}")]
+    ChangedMeanwhile(String),
     #[error("too many failed logins from this address; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
@@ -163,6 +165,7 @@ impl AuthService {
             .await?
             .map(|u| u.password_hash)
             .ok_or(AuthError::InvalidToken)?;
+        let old_hash = stored_hash.clone();
         // The new hash only when the current password is right.
         let new_hash = tokio::task::spawn_blocking(move || {
             if verify_password(&current, &stored_hash)? {
@@ -184,7 +187,13 @@ impl AuthService {
             );
             return Err(AuthError::WrongCurrentPassword);
         };
-        let generation = store.set_password(username, &new_hash).await?;
+        // Only over the hash checked above: of two changes at once, one wins and the
+        // other is refused, never silently overwritten.
+        let generation = match store.set_password(username, &old_hash, &new_hash).await {
+            Ok(generation) => generation,
+            Err(StorageError::Conflict(why)) => return Err(AuthError::ChangedMeanwhile(why)),
+            Err(other) => return Err(other.into()),
+        };
         // Two changes at once may land here out of order: the higher generation stays.
         self.generations
             .write()
@@ -194,7 +203,7 @@ impl AuthService {
             .or_insert(generation);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         tracing::info!(username, generation, "password changed; older tokens ended");
-        self.issue(username)
+        self.issue_at(username, generation)
     }
 
     /// Checks the password and issues a token; counts failures per client address.

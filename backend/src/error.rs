@@ -120,6 +120,7 @@ impl ResponseError for ApiError {
             | ApiError::Auth(AuthError::EndedToken)
             | ApiError::Auth(AuthError::InvalidCredentials) => StatusCode::UNAUTHORIZED,
             ApiError::Auth(AuthError::WrongCurrentPassword) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Auth(AuthError::ChangedMeanwhile(_)) => StatusCode::CONFLICT,
             ApiError::Auth(AuthError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Auth(AuthError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -156,6 +157,7 @@ impl ResponseError for ApiError {
             }
             ApiError::Auth(AuthError::InvalidCredentials)
             | ApiError::Auth(AuthError::WrongCurrentPassword)
+            | ApiError::Auth(AuthError::ChangedMeanwhile(_))
             | ApiError::Auth(AuthError::Unexpected(_))
             | ApiError::Validation(_)
             | ApiError::BadRequest(_)

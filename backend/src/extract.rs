@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
 use crate::auth::{AuthError, Claims};
@@ -63,7 +63,12 @@ fn authenticate(req: &HttpRequest, token: Option<String>) -> Result<AuthUser, Ap
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| anyhow::anyhow!("application state is missing"))?;
-    Ok(AuthUser(state.auth.verify(&token)?))
+    let claims = state.auth.verify(&token)?;
+    // The audit entry names the user the request was accepted for, even if its token
+    // ends while the handler runs.
+    req.extensions_mut()
+        .insert(crate::audit::AcceptedUser(claims.sub.clone()));
+    Ok(AuthUser(claims))
 }
 
 /// A JSON body. When it cannot be read, the problem names the field and what is wrong

@@ -831,7 +831,11 @@ fn print_audit(page: &types::AuditPage) {
         };
         rows.push(vec![
             entry.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            entry.user.clone().unwrap_or_else(|| "(the node)".into()),
+            match (&entry.user, &entry.client) {
+                (Some(user), _) => user.clone(),
+                (None, None) => "(the node)".into(),
+                (None, Some(_)) => "(no valid token)".into(),
+            },
             entry.client.clone().unwrap_or_default(),
             entry.action.clone(),
             outcome,

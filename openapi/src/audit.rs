@@ -27,7 +27,8 @@ impl AuditOutcome {
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
-    /// The user who asked; none when the node acted by itself (an automatic takeover).
+    /// The user who asked; none when the node acted by itself (an automatic takeover:
+    /// no client either) or the request carried no valid token (a client, no user).
     pub user: Option<String>,
     /// The client's address; none for the node's own actions.
     pub client: Option<String>,

@@ -92,6 +92,7 @@ pub async fn me(user: AuthUser) -> web::Json<Me> {
         (status = 200, description = "Changed; a new token for this session", body = LoginResponse),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another change of this user's password landed meanwhile; nothing was changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The current password is wrong or the new one is not acceptable", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts from this address", body = Problem, content_type = "application/problem+json"),
     )

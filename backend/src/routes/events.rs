@@ -22,7 +22,8 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// `text/event-stream`: one event per change, named `job`, `check` or `cluster`, with
 /// the JSON of `Event` as data. Browsers' `EventSource` cannot send headers, so this
 /// call also accepts the token as `?access_token=`. The stream ends as soon as its
-/// token does (its user's password changed, or it expired).
+/// user's password changes, and at the first event or keepalive after the token
+/// expires.
 #[utoipa::path(
     tag = "jobs",
     security(("bearer" = [])),

@@ -77,7 +77,7 @@ pub fn accepted(job: pequod_api::jobs::JobSummary) -> actix_web::HttpResponse {
 /// The methods of the API path `path` matches (a `{parameter}` segment matches any
 /// non-empty segment); `None` for a path that is not part of the API.
 fn allowed_methods(path: &str) -> Option<&'static [pequod_api::paths::Method]> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let segments: Vec<&str> = path.split('/').collect();
     pequod_api::paths::ENDPOINTS
         .iter()
         .find(|(template, _)| {
@@ -97,7 +97,12 @@ fn allowed_methods(path: &str) -> Option<&'static [pequod_api::paths::Method]> {
 /// Unknown paths below `/api` answer with a problem, not the UI's index page; a known
 /// path asked with a method it lacks answers 405 with `Allow`.
 pub async fn api_not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    if let Some(methods) = allowed_methods(req.path()) {
+    let asked = req.method().as_str();
+    if let Some(methods) = allowed_methods(req.path()).filter(|methods| {
+        // HEAD and OPTIONS are not offered anywhere; a listed method that got here
+        // did not match its route, so the path is not that route's either.
+        !matches!(asked, "HEAD" | "OPTIONS") && !methods.iter().any(|m| m.to_string() == asked)
+    }) {
         let allow = methods
             .iter()
             .map(ToString::to_string)

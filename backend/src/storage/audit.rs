@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].action, "failover.manual");
 
-        // Trimmed to the newest two: the login from 400 days ago and the first failover go.
+        // Fewer than the kept number: nothing goes.
         assert_eq!(store.trim_audit(10).await.unwrap(), 0);
         let (kept, _) = store
             .list_audit(&AuditFilter::default(), 1, 20)
@@ -246,6 +246,7 @@ mod tests {
                 .1,
             3
         );
+        // Trimmed to the newest two: the oldest of the three left goes.
         assert_eq!(store.trim_audit(2).await.unwrap(), 1);
         let (kept, total) = store
             .list_audit(&AuditFilter::default(), 1, 20)

@@ -50,9 +50,15 @@ pub trait UserRepository: Send + Sync {
     /// Fails with `Conflict` when the name is taken.
     async fn create_user(&self, user: &UserRecord) -> Result<(), StorageError>;
     async fn count_users(&self) -> Result<u64, StorageError>;
-    /// Replaces the user's password hash and raises its token generation, so the
-    /// tokens issued before end; returns the new generation (`NotFound` for no user).
-    async fn set_password(&self, username: &str, password_hash: &str) -> Result<u64, StorageError>;
+    /// Replaces the user's password hash, if it is still `old_hash`, and raises its
+    /// token generation, so the tokens issued before end; returns the new generation.
+    /// `Conflict` when the hash changed meanwhile, `NotFound` for no user.
+    async fn set_password(
+        &self,
+        username: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<u64, StorageError>;
     /// Every user's token generation.
     async fn token_generations(&self) -> Result<Vec<(String, u64)>, StorageError>;
 }

@@ -92,17 +92,26 @@ impl UserRepository for SqliteStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn set_password(&self, username: &str, password_hash: &str) -> Result<u64, StorageError> {
+    async fn set_password(
+        &self,
+        username: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<u64, StorageError> {
         let row: Option<(i64,)> = sqlx::query_as(
             "UPDATE users SET password_hash = ?, token_generation = token_generation + 1 \
-             WHERE username = ? RETURNING token_generation",
+             WHERE username = ? AND password_hash = ? RETURNING token_generation",
         )
-        .bind(password_hash)
+        .bind(new_hash)
         .bind(username)
+        .bind(old_hash)
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some((generation,)) => Ok(u64::try_from(generation).unwrap_or(0)),
+            None if self.find_user(username).await?.is_some() => Err(StorageError::Conflict(
+                format!("the password of {username} was changed meanwhile; nothing was changed"),
+            )),
             None => Err(StorageError::NotFound(format!("user {username}"))),
         }
     }

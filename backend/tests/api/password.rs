@@ -222,3 +222,37 @@ async fn an_open_event_stream_of_an_ended_token_closes_at_once() {
         "{problem:?}"
     );
 }
+
+#[tokio::test]
+async fn of_two_changes_at_once_one_wins_and_the_other_changes_nothing() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let first = "the first new password of the two";
+    let second = "the second new password of the two";
+    let (a, b) = tokio::join!(
+        change(&app, &token, ADMIN_PASSWORD, first),
+        change(&app, &token, ADMIN_PASSWORD, second)
+    );
+    let (winner, winner_answer, loser_status) = match (a.status(), b.status()) {
+        (StatusCode::OK, other) => (first, a, other),
+        (other, StatusCode::OK) => (second, b, other),
+        statuses => panic!("exactly one change must win: {statuses:?}"),
+    };
+    // Checked after the other landed: a wrong current password; checked at the same
+    // time: the conditional update refuses it.
+    assert!(
+        [StatusCode::CONFLICT, StatusCode::UNPROCESSABLE_ENTITY].contains(&loser_status),
+        "{loser_status}"
+    );
+    let fresh: LoginResponse = winner_answer.json().await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/cluster", &fresh.token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.login("admin", winner).await.status(), StatusCode::OK);
+    let loser = if winner == first { second } else { first };
+    assert_eq!(
+        app.login("admin", loser).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -104,6 +104,22 @@ async fn a_method_a_known_path_lacks_is_405_with_allow_and_an_unknown_path_404()
         );
     }
     // A parameter segment must not be empty, and a longer path is not the template's.
+    // A trailing slash is another path; HEAD and OPTIONS are offered nowhere.
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/cluster/"),
+        (reqwest::Method::HEAD, "/api/v1/cluster"),
+        (reqwest::Method::OPTIONS, "/api/v1/cluster"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert!(response.headers().get(reqwest::header::ALLOW).is_none());
+    }
     for path in ["/api/v1/slaves//readd", "/api/v1/cluster/failover/extra"] {
         read_problem(
             app.client

@@ -139,9 +139,10 @@ fn audit_row(entry: AuditEntry) -> impl IntoView {
         <tr data-audit-id=entry.id>
             <td data-label="Time">{timestamp(&entry.at)}</td>
             <td data-label="User">
-                {match entry.user {
-                    Some(user) => view! { <span>{user}</span> }.into_any(),
-                    None => view! { <span class="muted">"the node itself"</span> }.into_any(),
+                {match (entry.user, &entry.client) {
+                    (Some(user), _) => view! { <span>{user}</span> }.into_any(),
+                    (None, None) => view! { <span class="muted">"the node itself"</span> }.into_any(),
+                    (None, Some(_)) => view! { <span class="muted">"no valid token"</span> }.into_any(),
                 }}
             </td>
             <td data-label="Client">{entry.client.unwrap_or_default()}</td>
