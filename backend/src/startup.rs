@@ -191,7 +191,9 @@ impl Application {
                         Ok(response)
                     }
                 })
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::telemetry::RedactedRootSpan,
+                >::new())
                 .wrap_fn(move |req, service| {
                     use actix_web::dev::Service as _;
                     let started = std::time::Instant::now();
