@@ -11,8 +11,6 @@ use crate::extract::AuthUser;
 use crate::state::AppState;
 use crate::storage::AuditFilter;
 
-use super::jobs::MAX_PER_PAGE;
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
@@ -55,17 +53,7 @@ pub async fn list_audit(
     query: web::Query<AuditQuery>,
 ) -> Result<web::Json<AuditPage>, ApiError> {
     let query = query.into_inner();
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(20);
-    if page == 0 {
-        return Err(ApiError::field("page", "must be 1 or more"));
-    }
-    if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(ApiError::field(
-            "per_page",
-            format!("must be between 1 and {MAX_PER_PAGE}"),
-        ));
-    }
+    let (page, per_page) = super::paging(query.page, query.per_page)?;
     let filter = AuditFilter {
         user: query.user.filter(|u| !u.is_empty()),
         action: query.action.filter(|a| !a.is_empty()),

@@ -11,8 +11,6 @@ use crate::error::ApiError;
 use crate::extract::AuthUser;
 use crate::state::AppState;
 
-pub const MAX_PER_PAGE: u32 = 100;
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
@@ -41,17 +39,7 @@ pub async fn list_jobs(
     state: web::Data<AppState>,
     query: web::Query<JobQuery>,
 ) -> Result<web::Json<JobPage>, ApiError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(20);
-    if page == 0 {
-        return Err(ApiError::field("page", "must be 1 or more"));
-    }
-    if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(ApiError::field(
-            "per_page",
-            format!("must be between 1 and {MAX_PER_PAGE}"),
-        ));
-    }
+    let (page, per_page) = super::paging(query.page, query.per_page)?;
     let (items, total) = state.store.list_jobs(page, per_page).await?;
     Ok(web::Json(JobPage {
         items,

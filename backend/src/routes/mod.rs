@@ -64,6 +64,26 @@ pub fn api_v1() -> Scope<
         .default_service(actix_web::web::to(api_not_found))
 }
 
+/// The most items a listing (jobs, audit log) answers in one page.
+pub const MAX_PER_PAGE: u32 = 100;
+
+/// A listing's page (1-based, default 1) and page size (default 20, at most
+/// [`MAX_PER_PAGE`]), or the field error naming the one out of range.
+pub fn paging(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), ApiError> {
+    let page = page.unwrap_or(1);
+    let per_page = per_page.unwrap_or(20);
+    if page == 0 {
+        return Err(ApiError::field("page", "must be 1 or more"));
+    }
+    if per_page == 0 || per_page > MAX_PER_PAGE {
+        return Err(ApiError::field(
+            "per_page",
+            format!("must be between 1 and {}", MAX_PER_PAGE),
+        ));
+    }
+    Ok((page, per_page))
+}
+
 /// `202 Accepted` with the job and `Location: /api/v1/jobs/{id}`.
 pub fn accepted(job: pequod_api::jobs::JobSummary) -> actix_web::HttpResponse {
     actix_web::HttpResponse::Accepted()

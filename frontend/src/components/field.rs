@@ -23,24 +23,12 @@ pub fn TextField(
     #[prop(optional, into)] hint: Option<String>,
     #[prop(optional, into)] placeholder: Option<String>,
 ) -> impl IntoView {
-    let error_id = format!("{id}-error");
-    view! {
-        <div class="field" class:field-invalid=move || error.with(Option::is_some)>
-            <label for=id.clone()>{label}</label>
-            <input
-                id=id.clone()
-                name=id.clone()
-                type="text"
-                autocomplete="off"
-                placeholder=placeholder.unwrap_or_default()
-                aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
-                aria-describedby=error_id
-                bind:value=value
-            />
-            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
-            <FieldError id=id error=error/>
-        </div>
-    }
+    let input = Input {
+        kind: "text",
+        autocomplete: "off",
+        placeholder: placeholder.unwrap_or_default(),
+    };
+    labelled_input(id, label, value, error, hint, input)
 }
 
 /// A password input with label and error; `autocomplete` tells a password manager
@@ -54,6 +42,30 @@ pub fn PasswordField(
     autocomplete: &'static str,
     #[prop(optional, into)] hint: Option<String>,
 ) -> impl IntoView {
+    let input = Input {
+        kind: "password",
+        autocomplete,
+        placeholder: String::new(),
+    };
+    labelled_input(id, label, value, error, hint, input)
+}
+
+/// What differs between the kinds of field: the input's type, autocomplete and
+/// placeholder.
+struct Input {
+    kind: &'static str,
+    autocomplete: &'static str,
+    placeholder: String,
+}
+
+fn labelled_input(
+    id: String,
+    label: String,
+    value: RwSignal<String>,
+    error: Signal<Option<String>>,
+    hint: Option<String>,
+    input: Input,
+) -> impl IntoView {
     let error_id = format!("{id}-error");
     view! {
         <div class="field" class:field-invalid=move || error.with(Option::is_some)>
@@ -61,8 +73,9 @@ pub fn PasswordField(
             <input
                 id=id.clone()
                 name=id.clone()
-                type="password"
-                autocomplete=autocomplete
+                type=input.kind
+                autocomplete=input.autocomplete
+                placeholder=input.placeholder
                 aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
                 aria-describedby=error_id
                 bind:value=value

@@ -1,9 +1,10 @@
-//! Pieces shared by the pages: the loading and error states every API call needs, and
-//! the copy-to-clipboard button.
+//! Pieces shared by the pages: the loading and error states every API call needs, the
+//! copy-to-clipboard button, form fields and the listings' pager.
 
 mod copy_button;
 mod field;
 mod job_progress;
+mod pager;
 
 use leptos::prelude::*;
 
@@ -12,6 +13,7 @@ use crate::api::ApiError;
 pub use copy_button::CopyButton;
 pub use field::{FieldError, PasswordField, TextField};
 pub use job_progress::{JobProgress, step_view};
+pub use pager::Pager;
 
 #[component]
 pub fn Loading() -> impl IntoView {

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use pequod_api::audit::{AuditEntry, AuditOutcome, AuditPage};
 
 use crate::api;
-use crate::components::async_view;
+use crate::components::{Pager, async_view};
 use crate::format::{page_count, timestamp};
 use crate::live::use_live;
 use crate::session::authed_resource;
@@ -100,29 +100,17 @@ fn audit_page_view(entries: AuditPage, page: RwSignal<u32>) -> impl IntoView {
     };
     view! {
         {list}
-        <div class="pager">
-            <button
-                type="button"
-                id="audit-prev"
-                disabled={current <= 1}
-                on:click=move |_| page.update(|p| *p = p.saturating_sub(1).max(1))
-            >
-                "Newer"
-            </button>
-            <span id="audit-page">{format!(
-                    "Page {current} of {pages} ({} {})",
-                    entries.total,
-                    if entries.total == 1 { "entry" } else { "entries" },
-                )}</span>
-            <button
-                type="button"
-                id="audit-next"
-                disabled={current >= pages}
-                on:click=move |_| page.update(|p| *p = p.saturating_add(1))
-            >
-                "Older"
-            </button>
-        </div>
+        <Pager
+            id="audit"
+            page
+            current
+            pages
+            summary=format!(
+                "({} {})",
+                entries.total,
+                if entries.total == 1 { "entry" } else { "entries" },
+            )
+        />
     }
 }
 

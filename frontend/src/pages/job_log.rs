@@ -8,7 +8,7 @@ use leptos_router::hooks::use_params_map;
 use pequod_api::jobs::{Job, JobPage, JobState, JobSummary};
 
 use crate::api::{self, ApiError};
-use crate::components::{ErrorMessage, async_view, step_view};
+use crate::components::{ErrorMessage, Pager, async_view, step_view};
 use crate::format::{job_state_class, page_count, timestamp};
 use crate::live::use_live;
 use crate::session::{authed_resource, use_session};
@@ -71,25 +71,7 @@ fn job_page_view(
     };
     view! {
         {list}
-        <div class="pager">
-            <button
-                type="button"
-                id="jobs-prev"
-                disabled={current <= 1}
-                on:click=move |_| page.update(|p| *p = p.saturating_sub(1).max(1))
-            >
-                "Newer"
-            </button>
-            <span id="jobs-page">{format!("Page {current} of {pages} ({} jobs)", jobs.total)}</span>
-            <button
-                type="button"
-                id="jobs-next"
-                disabled={current >= pages}
-                on:click=move |_| page.update(|p| *p = p.saturating_add(1))
-            >
-                "Older"
-            </button>
-        </div>
+        <Pager id="jobs" page current pages summary=format!("({} jobs)", jobs.total)/>
     }
 }
 
