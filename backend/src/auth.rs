@@ -2,7 +2,9 @@
 //! JWT signed with a secret kept in the data directory, so tokens survive a restart.
 //! Failed logins are counted per client address and refused for a while past a limit.
 //! Each token carries its user's token generation; changing the password raises it, so
-//! every token issued before is refused at once.
+//! every token issued before is refused at once. API tokens for automation are random
+//! secrets kept only as their SHA-256. Roles are looked up on every request, never
+//! read from a token, so a demotion, a deletion or a revocation applies at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -17,7 +19,10 @@ use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::storage::{StorageError, Store, UserRecord};
+use pequod_api::auth::PrincipalKind;
+use pequod_api::users::Role;
+
+use crate::storage::{StorageError, Store};
 
 /// Login tokens and the login rate limit (the `[auth]` section of the settings).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -51,6 +56,10 @@ pub enum AuthError {
     ExpiredToken,
     #[error("the bearer token ended when the password was changed; log in again")]
     EndedToken,
+    #[error("the bearer token's user was deleted")]
+    DeletedUser,
+    #[error("{0}")]
+    Forbidden(String),
     #[error("wrong username or password")]
     InvalidCredentials,
     #[error("the current password is wrong")]
@@ -88,15 +97,79 @@ impl Claims {
     }
 }
 
+/// Who a request is from: a logged-in user or an API token, with the role it has now.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user's name, or the API token's.
+    pub name: String,
+    pub role: Role,
+    pub kind: PrincipalKind,
+    pub expires_at: DateTime<Utc>,
+    proof: Proof,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Proof {
+    Login { generation: u64 },
+    ApiToken { hash: String },
+}
+
+/// What an API token's secret starts with (a login token, a JWT, never does).
+pub const API_TOKEN_PREFIX: &str = "pqd_";
+
+impl Principal {
+    /// How the audit log names it: the user's name, or `token:<name>`.
+    pub fn audit_name(&self) -> String {
+        match self.kind {
+            PrincipalKind::User => self.name.clone(),
+            PrincipalKind::ApiToken => format!("token:{}", self.name),
+        }
+    }
+
+    /// Refuses, naming the role needed, unless this principal's role allows `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), AuthError> {
+        if self.role.allows(needed) {
+            return Ok(());
+        }
+        let who = match self.kind {
+            PrincipalKind::User => format!("{} is a {}", self.name, self.role),
+            PrincipalKind::ApiToken => format!("the API token {} is a {}", self.name, self.role),
+        };
+        Err(AuthError::Forbidden(format!(
+            "this needs the {needed} role (or a higher one); {who}"
+        )))
+    }
+}
+
+/// What the service knows of every account, reloaded from the store on each change.
+#[derive(Default)]
+struct Accounts {
+    /// Each user's token generation and role.
+    users: HashMap<String, (u64, Role)>,
+    /// API tokens by the hash of their secret.
+    tokens: HashMap<String, TokenEntry>,
+}
+
+struct TokenEntry {
+    name: String,
+    role: Role,
+    expires_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+/// How often an API token's last use is written to the store, at most.
+const LAST_USE_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 #[derive(Clone)]
 pub struct AuthService {
     encoding: EncodingKey,
     decoding: DecodingKey,
     token_ttl: Duration,
     limiter: Arc<LoginLimiter>,
-    /// Each user's token generation, as stored; a user not in it is at 0.
-    generations: Arc<RwLock<HashMap<String, u64>>>,
-    /// Counts password changes, so long-lived streams check their token again at once.
+    accounts: Arc<RwLock<Accounts>>,
+    /// Serialises reloads, so an older read never replaces a newer one.
+    reloading: Arc<tokio::sync::Mutex<()>>,
+    /// Counts account changes, so long-lived streams check their token again at once.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
@@ -111,38 +184,107 @@ impl AuthService {
                 settings.login_max_failures,
                 Duration::from_secs(settings.login_window_secs),
             )),
-            generations: Arc::default(),
+            accounts: Arc::default(),
+            reloading: Arc::default(),
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
-    /// Whether the claims of a token checked before are still good: not expired, and
-    /// no password change since it was issued. Long-lived streams ask this as they go.
-    pub fn still_valid(&self, claims: &Claims) -> bool {
-        claims.exp > Utc::now().timestamp() && claims.generation == self.generation(&claims.sub)
+    /// Whether a principal checked before is still good: not expired, its user still
+    /// there with no password change since, its API token not revoked. Long-lived
+    /// streams ask this as they go.
+    pub fn still_valid(&self, principal: &Principal) -> bool {
+        if principal.expires_at <= Utc::now() {
+            return false;
+        }
+        let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
+        match &principal.proof {
+            Proof::Login { generation } => accounts
+                .users
+                .get(&principal.name)
+                .is_some_and(|(current, _)| current == generation),
+            Proof::ApiToken { hash } => accounts.tokens.contains_key(hash),
+        }
     }
 
-    /// Changes whenever some user's tokens end.
+    /// Changes whenever some tokens end or some role changes.
     pub fn ended_tokens(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
 
-    /// Loads every user's token generation from the store (once, at start).
-    pub async fn load_generations(&self, store: &dyn Store) -> Result<(), AuthError> {
-        let stored = store.token_generations().await?;
-        let mut generations = self.generations.write().unwrap_or_else(|p| p.into_inner());
-        generations.clear();
-        generations.extend(stored);
+    /// Loads every user and API token from the store: at start, and after each change.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), AuthError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let users = store.list_users().await?;
+        let tokens = store.list_api_tokens().await?;
+        {
+            let mut accounts = self.accounts.write().unwrap_or_else(|p| p.into_inner());
+            let known_uses: HashMap<String, Option<DateTime<Utc>>> = accounts
+                .tokens
+                .values()
+                .map(|t| (t.name.clone(), t.last_used_at))
+                .collect();
+            accounts.users = users
+                .into_iter()
+                .map(|u| (u.username, (u.token_generation, u.role)))
+                .collect();
+            accounts.tokens = tokens
+                .into_iter()
+                .map(|t| {
+                    let known = known_uses.get(&t.name).copied().flatten();
+                    let entry = TokenEntry {
+                        last_used_at: t.last_used_at.max(known),
+                        name: t.name,
+                        role: t.role,
+                        expires_at: t.expires_at,
+                    };
+                    (t.secret_hash, entry)
+                })
+                .collect();
+        }
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 
     fn generation(&self, username: &str) -> u64 {
-        self.generations
+        self.accounts
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .users
             .get(username)
-            .copied()
+            .map(|(generation, _)| *generation)
             .unwrap_or(0)
+    }
+
+    /// When each API token was last used, as known in memory (newer than the store's
+    /// by up to a minute).
+    pub(crate) fn token_last_uses(&self) -> HashMap<String, DateTime<Utc>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .tokens
+            .values()
+            .filter_map(|t| t.last_used_at.map(|at| (t.name.clone(), at)))
+            .collect()
+    }
+
+    /// Notes that an API token was just used; returns the time to store when the
+    /// stored one is more than a minute old.
+    pub fn note_use(&self, principal: &Principal) -> Option<DateTime<Utc>> {
+        let Proof::ApiToken { hash } = &principal.proof else {
+            return None;
+        };
+        let now = Utc::now();
+        let mut accounts = self.accounts.write().unwrap_or_else(|p| p.into_inner());
+        let entry = accounts.tokens.get_mut(hash)?;
+        if entry
+            .last_used_at
+            .is_some_and(|at| now - at < LAST_USE_RESOLUTION)
+        {
+            return None;
+        }
+        entry.last_used_at = Some(now);
+        Some(now)
     }
 
     /// Changes a user's own password: the current one must be right (a wrong one counts
@@ -194,14 +336,7 @@ impl AuthService {
             Err(StorageError::Conflict(why)) => return Err(AuthError::ChangedMeanwhile(why)),
             Err(other) => return Err(other.into()),
         };
-        // Two changes at once may land here out of order: the higher generation stays.
-        self.generations
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(username.to_string())
-            .and_modify(|known| *known = (*known).max(generation))
-            .or_insert(generation);
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.reload(store).await?;
         tracing::info!(username, generation, "password changed; older tokens ended");
         self.issue_at(username, generation)
     }
@@ -246,10 +381,6 @@ impl AuthService {
         self.issue_at(username, generation)
     }
 
-    pub fn issue(&self, username: &str) -> Result<(String, Claims), AuthError> {
-        self.issue_at(username, self.generation(username))
-    }
-
     fn issue_at(&self, username: &str, generation: u64) -> Result<(String, Claims), AuthError> {
         let now = Utc::now().timestamp();
         let ttl = i64::try_from(self.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
@@ -266,7 +397,11 @@ impl AuthService {
         Ok((token, claims))
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    /// The principal a bearer token stands for, with its role as it is now.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return self.verify_api_token(token);
+        }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -276,11 +411,53 @@ impl AuthService {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::ExpiredToken,
                 _ => AuthError::InvalidToken,
             })?;
-        if claims.generation != self.generation(&claims.sub) {
+        let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
+        let (generation, role) = *accounts
+            .users
+            .get(&claims.sub)
+            .ok_or(AuthError::DeletedUser)?;
+        if claims.generation != generation {
             return Err(AuthError::EndedToken);
         }
-        Ok(claims)
+        Ok(Principal {
+            expires_at: claims.expires_at(),
+            name: claims.sub,
+            role,
+            kind: PrincipalKind::User,
+            proof: Proof::Login { generation },
+        })
     }
+
+    fn verify_api_token(&self, secret: &str) -> Result<Principal, AuthError> {
+        let hash = secret_hash(secret);
+        let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
+        // A revoked token is simply unknown.
+        let entry = accounts.tokens.get(&hash).ok_or(AuthError::InvalidToken)?;
+        if entry.expires_at <= Utc::now() {
+            return Err(AuthError::ExpiredToken);
+        }
+        Ok(Principal {
+            name: entry.name.clone(),
+            role: entry.role,
+            kind: PrincipalKind::ApiToken,
+            expires_at: entry.expires_at,
+            proof: Proof::ApiToken { hash },
+        })
+    }
+}
+
+/// A new API token's secret: the prefix and 43 random letters and digits (about 250 bits).
+pub fn new_api_secret() -> SecretString {
+    SecretString::from(format!("{API_TOKEN_PREFIX}{}", random_text(43)))
+}
+
+/// The SHA-256 of an API token's secret, lower-case hex: all the store keeps of it.
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Creates the `admin` user on the first start. Returns the generated password when
@@ -298,23 +475,22 @@ pub async fn ensure_admin(
     };
     let to_hash = password.clone();
     let hash = tokio::task::spawn_blocking(move || hash_password(&to_hash)).await??;
-    store
-        .create_user(&UserRecord {
-            username: ADMIN_USER.into(),
-            password_hash: hash,
-        })
-        .await?;
+    store.create_user(ADMIN_USER, &hash, Role::Admin).await?;
     Ok(generated.then_some(password))
 }
 
 fn random_password() -> SecretString {
+    SecretString::from(random_text(20))
+}
+
+/// `len` characters drawn from letters and digits that cannot be mistaken for others.
+fn random_text(len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = OsRng;
-    let text: String = (0..20)
+    (0..len)
         .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect();
-    SecretString::from(text)
+        .collect()
 }
 
 pub fn hash_password(password: &SecretString) -> anyhow::Result<String> {

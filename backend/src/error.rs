@@ -7,6 +7,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use pequod_api::{FieldError, Problem};
 
+use crate::accounts::AccountError;
 use crate::auth::AuthError;
 use crate::cluster::operations::ClusterError;
 use crate::storage::StorageError;
@@ -88,6 +89,15 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        match err {
+            AccountError::Store(err) => err.into(),
+            AccountError::Unexpected(err) => ApiError::Unexpected(err),
+        }
+    }
+}
+
 impl From<ClusterError> for ApiError {
     fn from(err: ClusterError) -> Self {
         match err {
@@ -118,7 +128,9 @@ impl ResponseError for ApiError {
             | ApiError::Auth(AuthError::InvalidToken)
             | ApiError::Auth(AuthError::ExpiredToken)
             | ApiError::Auth(AuthError::EndedToken)
+            | ApiError::Auth(AuthError::DeletedUser)
             | ApiError::Auth(AuthError::InvalidCredentials) => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(AuthError::Forbidden(_)) => StatusCode::FORBIDDEN,
             ApiError::Auth(AuthError::WrongCurrentPassword) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Auth(AuthError::ChangedMeanwhile(_)) => StatusCode::CONFLICT,
             ApiError::Auth(AuthError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
@@ -144,7 +156,8 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::MissingToken)
             | ApiError::Auth(AuthError::InvalidToken)
             | ApiError::Auth(AuthError::ExpiredToken)
-            | ApiError::Auth(AuthError::EndedToken) => {
+            | ApiError::Auth(AuthError::EndedToken)
+            | ApiError::Auth(AuthError::DeletedUser) => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"pequod\""),
@@ -158,6 +171,7 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::InvalidCredentials)
             | ApiError::Auth(AuthError::WrongCurrentPassword)
             | ApiError::Auth(AuthError::ChangedMeanwhile(_))
+            | ApiError::Auth(AuthError::Forbidden(_))
             | ApiError::Auth(AuthError::Unexpected(_))
             | ApiError::Validation(_)
             | ApiError::BadRequest(_)

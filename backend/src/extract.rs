@@ -9,27 +9,52 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
-use crate::auth::{AuthError, Claims};
+use pequod_api::users::Role;
+
+use crate::auth::{AuthError, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The user a valid `Authorization: Bearer` token belongs to.
-#[derive(Debug, Clone)]
-pub struct AuthUser(pub Claims);
+/// Declares an extractor for the principal of a valid bearer token whose role allows
+/// `$role`; a lower one is refused with 403 naming the role needed. Being the first
+/// argument of a handler, it is checked before the body is read.
+macro_rules! principal_with_role {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Principal);
 
-impl FromRequest for AuthUser {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Ready<Result<Self, Self::Error>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req, bearer_token(req)))
-    }
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready(authenticate(req, bearer_token(req), $role).map($name))
+            }
+        }
+    };
 }
+
+principal_with_role!(
+    /// Any user or API token (a viewer may read everything).
+    AuthUser,
+    Role::Viewer
+);
+principal_with_role!(
+    /// An operator or admin: failover, the slave's wizards, checks, acknowledging.
+    OperatorUser,
+    Role::Operator
+);
+principal_with_role!(
+    /// An admin: the cluster's and the node's configuration, users and tokens.
+    AdminUser,
+    Role::Admin
+);
 
 /// Like [`AuthUser`], but also accepts the token as `?access_token=`: a browser's
 /// `EventSource` cannot set headers. Used only for the event stream.
 #[derive(Debug, Clone)]
-pub struct StreamUser(pub Claims);
+pub struct StreamUser(pub Principal);
 
 impl FromRequest for StreamUser {
     type Error = ApiError;
@@ -41,7 +66,7 @@ impl FromRequest for StreamUser {
                 .ok()
                 .map(|q| q.into_inner().access_token)
         });
-        ready(authenticate(req, token).map(|AuthUser(claims)| StreamUser(claims)))
+        ready(authenticate(req, token, Role::Viewer).map(StreamUser))
     }
 }
 
@@ -58,17 +83,31 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-fn authenticate(req: &HttpRequest, token: Option<String>) -> Result<AuthUser, ApiError> {
+fn authenticate(
+    req: &HttpRequest,
+    token: Option<String>,
+    needed: Role,
+) -> Result<Principal, ApiError> {
     let token = token.ok_or(AuthError::MissingToken)?;
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| anyhow::anyhow!("application state is missing"))?;
-    let claims = state.auth.verify(&token)?;
-    // The audit entry names the user the request was accepted for, even if its token
-    // ends while the handler runs.
+    let principal = state.auth.verify(&token)?;
+    // The audit entry names whom the token check accepted, even when the role does
+    // not suffice or the token ends while the handler runs.
     req.extensions_mut()
-        .insert(crate::audit::AcceptedUser(claims.sub.clone()));
-    Ok(AuthUser(claims))
+        .insert(crate::audit::AcceptedUser(principal.audit_name()));
+    principal.require(needed)?;
+    if let Some(at) = state.auth.note_use(&principal) {
+        let store = state.store.clone();
+        let name = principal.name.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(err) = store.touch_api_token(&name, at).await {
+                tracing::warn!(token = %name, error = %err, "could not store an API token's last use");
+            }
+        });
+    }
+    Ok(principal)
 }
 
 /// A JSON body. When it cannot be read, the problem names the field and what is wrong

@@ -1,6 +1,7 @@
 //! Pequod: a high-availability cluster manager for PBX appliances. One process per node
 //! serves the REST API and the commander UI and runs the cluster agent and jobs.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod checks;

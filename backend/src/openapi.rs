@@ -14,8 +14,11 @@ use crate::routes;
     info(
         title = "Pequod",
         description = "High-availability cluster manager for PBX appliances. Every call below \
-            `/api/v1` except the login needs `Authorization: Bearer <token>`. Long operations \
-            answer `202 Accepted` with a job; errors are `application/problem+json` (RFC 9457).",
+            `/api/v1` except the login needs `Authorization: Bearer <token>`: a login's token \
+            or an API token. Reading needs the `viewer` role, failover and the slave's wizards \
+            `operator`, configuration, users and tokens `admin`; a lower role gets 403. Long \
+            operations answer `202 Accepted` with a job; errors are \
+            `application/problem+json` (RFC 9457).",
         license(name = "Apache-2.0")
     ),
     components(schemas(pequod_api::Problem, pequod_api::FieldError, pequod_api::events::Event)),
@@ -31,6 +34,7 @@ use crate::routes;
         (name = "notifications", description = "Notification e-mails and the mail queue"),
         (name = "jobs", description = "The job log and the event stream"),
         (name = "audit", description = "Who changed what, from where, and how it went"),
+        (name = "users", description = "Users, their roles, and API tokens for automation"),
         (name = "health", description = "Liveness and metrics"),
     )
 )]
@@ -47,7 +51,9 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("The token from POST /api/v1/auth/login"))
+                    .description(Some(
+                        "The token from POST /api/v1/auth/login, or an API token (pqd_…)",
+                    ))
                     .build(),
             ),
         );

@@ -137,7 +137,7 @@ impl Application {
         };
         let sync_status = agent.data_sync().wire();
         let auth = AuthService::new(&token_secret, &settings.auth);
-        auth.load_generations(store.as_ref()).await?;
+        auth.reload(store.as_ref()).await?;
         let state = AppState {
             store,
             jobs,
@@ -184,7 +184,7 @@ impl Application {
                         let response = response.await?;
                         if audited {
                             let entry = crate::audit::request_entry(&response, |token| {
-                                state.auth.verify(token).ok().map(|claims| claims.sub)
+                                state.auth.verify(token).ok().map(|p| p.audit_name())
                             });
                             crate::audit::record(state.store.as_ref(), entry).await;
                         }

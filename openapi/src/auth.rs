@@ -40,27 +40,35 @@ impl PasswordChange {
     /// What is wrong with the new password, by field; the server and the commander
     /// apply the same rule. Whether the current one is right only the server knows.
     pub fn check(&self) -> Vec<crate::FieldError> {
-        let chars = self.new_password.chars().count();
-        let message = if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
-            format!(
-                "must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters long, not {chars}"
-            )
-        } else if self.new_password == self.current_password {
-            "is the current password; choose another".into()
-        } else {
-            return Vec::new();
-        };
-        vec![crate::FieldError {
-            field: "new_password".into(),
-            message,
-        }]
+        if let Some(error) = crate::users::check_new_password("new_password", &self.new_password) {
+            return vec![error];
+        }
+        if self.new_password == self.current_password {
+            return vec![crate::FieldError {
+                field: "new_password".into(),
+                message: "is the current password; choose another".into(),
+            }];
+        }
+        Vec::new()
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Me {
+    /// The user's name, or the API token's.
     pub username: String,
+    pub role: crate::users::Role,
+    pub kind: PrincipalKind,
     /// When the token in use expires.
     pub expires_at: DateTime<Utc>,
+}
+
+/// Whether a bearer token is a user's login or an API token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum PrincipalKind {
+    User,
+    ApiToken,
 }

@@ -19,6 +19,7 @@ pub mod rules;
 pub mod services;
 pub mod slaves;
 pub mod sync;
+pub mod users;
 
 pub use domain::{ClusterIp, Hostname, InvalidValue, NodeId};
 pub use email::{EmailAddress, is_email_address};

@@ -89,6 +89,15 @@ paths! {
     CHECK = "/api/v1/checks/{id}": [Get];
     /// Run a check now; build it with [`check_run`].
     CHECK_RUN = "/api/v1/checks/{id}/run": [Post];
+    /// The users; `POST` creates one.
+    USERS = "/api/v1/users": [Get, Post];
+    /// One user: `PATCH` changes the role or password, `DELETE` removes it; build it
+    /// with [`user`].
+    USER = "/api/v1/users/{username}": [Patch, Delete];
+    /// The API tokens; `POST` creates one.
+    TOKENS = "/api/v1/tokens": [Get, Post];
+    /// `DELETE` revokes a token; build it with [`token`].
+    TOKEN = "/api/v1/tokens/{name}": [Delete];
     /// The data sync: database replication and the file mirror.
     SYNC = "/api/v1/sync": [Get];
     /// Liveness for load balancers and the service manager; needs no token.
@@ -127,6 +136,16 @@ pub fn check_run(id: &str) -> String {
     fill(CHECK_RUN, "{id}", id)
 }
 
+/// `/api/v1/users/{username}`.
+pub fn user(username: &str) -> String {
+    fill(USER, "{username}", username)
+}
+
+/// `/api/v1/tokens/{name}`.
+pub fn token(name: &str) -> String {
+    fill(TOKEN, "{name}", name)
+}
+
 fn fill(template: &str, parameter: &str, value: &str) -> String {
     template.replacen(parameter, &segment(value), 1)
 }
@@ -159,6 +178,8 @@ mod tests {
         assert_eq!(slave_readd("node2"), "/api/v1/slaves/node2/readd");
         assert_eq!(check("vip-held"), "/api/v1/checks/vip-held");
         assert_eq!(check_run("vip-held"), "/api/v1/checks/vip-held/run");
+        assert_eq!(user("ops"), "/api/v1/users/ops");
+        assert_eq!(token("ci"), "/api/v1/tokens/ci");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, get, post, web};
 use pequod_api::Problem;
-use pequod_api::auth::{LoginRequest, LoginResponse, Me, PasswordChange};
+use pequod_api::auth::{LoginRequest, LoginResponse, Me, PasswordChange, PrincipalKind};
 use secrecy::SecretString;
 
 use crate::audit::AuditNote;
@@ -62,7 +62,8 @@ pub async fn login(
 
 /// Who am I.
 ///
-/// The user the bearer token belongs to and when the token expires.
+/// The user or API token the bearer token belongs to, its role, and when the token
+/// expires.
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
@@ -73,9 +74,12 @@ pub async fn login(
 )]
 #[get("/auth/me")]
 pub async fn me(user: AuthUser) -> web::Json<Me> {
+    let AuthUser(principal) = user;
     web::Json(Me {
-        expires_at: user.0.expires_at(),
-        username: user.0.sub,
+        expires_at: principal.expires_at,
+        role: principal.role,
+        kind: principal.kind,
+        username: principal.name,
     })
 }
 
@@ -92,13 +96,14 @@ pub async fn me(user: AuthUser) -> web::Json<Me> {
         (status = 200, description = "Changed; a new token for this session", body = LoginResponse),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The bearer token is an API token, which has no password", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another change of this user's password landed meanwhile; nothing was changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The current password is wrong or the new one is not acceptable", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts from this address", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/password")]
-#[tracing::instrument(skip(req, state, body, user), fields(username = %user.0.sub))]
+#[tracing::instrument(skip(req, state, body, user), fields(username = %user.0.name))]
 pub async fn change_password(
     user: AuthUser,
     req: HttpRequest,
@@ -106,7 +111,14 @@ pub async fn change_password(
     body: ValidJson<PasswordChange>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     let ValidJson(request) = body;
-    let username = user.0.sub;
+    if user.0.kind != PrincipalKind::User {
+        return Err(AuthError::Forbidden(
+            "an API token has no password to change; an admin can revoke it and create another"
+                .into(),
+        )
+        .into());
+    }
+    let username = user.0.name;
     AuditNote::attach(
         &req,
         AuditNote {

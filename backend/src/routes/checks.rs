@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, OperatorUser};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -87,12 +87,13 @@ pub async fn get_check(
     responses(
         (status = 200, description = "The check after this run", body = Check),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such check", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/checks/{id}/run")]
 pub async fn run_check(
-    _user: AuthUser,
+    _user: OperatorUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<web::Json<Check>, ApiError> {

@@ -7,7 +7,7 @@ use pequod_api::jobs::JobAccepted;
 
 use crate::audit::AuditNote;
 use crate::error::ApiError;
-use crate::extract::{AuthUser, ValidJson};
+use crate::extract::{AdminUser, AuthUser, OperatorUser, ValidJson};
 use crate::state::AppState;
 
 /// The cluster.
@@ -43,13 +43,14 @@ pub async fn get_cluster(
     responses(
         (status = 202, description = "The job that configures the master", body = JobAccepted),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This node is already in a cluster", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cluster")]
 pub async fn configure_master(
-    _user: AuthUser,
+    _user: AdminUser,
     state: web::Data<AppState>,
     body: ValidJson<ConfigureMaster>,
 ) -> Result<HttpResponse, ApiError> {
@@ -72,13 +73,14 @@ pub async fn configure_master(
         (status = 202, description = "The failover job", body = JobAccepted),
         (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not the master, no healthy slave, or (forced) the master is still heard", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cluster/failover")]
 pub async fn failover(
-    user: AuthUser,
+    user: OperatorUser,
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -104,12 +106,12 @@ pub async fn failover(
         let (job, why) = state.cluster.forced_failover().await?;
         let detail = format!(
             "forced by {} although the last decision did not promote this node: {why}",
-            user.0.sub
+            user.0.audit_name()
         );
         (job, detail)
     } else {
         let job = state.cluster.manual_failover().await?;
-        let detail = format!("{}, asked by {}", job.title, user.0.sub);
+        let detail = format!("{}, asked by {}", job.title, user.0.audit_name());
         (job, detail)
     };
     AuditNote::attach(

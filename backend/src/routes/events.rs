@@ -51,14 +51,14 @@ pub async fn events(user: StreamUser, state: web::Data<AppState>) -> HttpRespons
     let keepalive = IntervalStream::new(interval)
         .skip(1)
         .map(|_| ": keepalive\n\n".to_string());
-    // A password change wakes every stream to check its token; nothing is sent for it.
+    // An account change wakes every stream to check its token; nothing is sent for it.
     let ended = WatchStream::from_changes(state.auth.ended_tokens()).map(|_| String::new());
     let opening = stream::once(async { "retry: 2000\n: connected\n\n".to_string() });
     let auth = state.auth.clone();
-    let claims = user.0;
+    let principal = user.0;
     let body = opening
         .chain(stream::select(stream::select(updates, keepalive), ended))
-        .take_while(move |_| std::future::ready(auth.still_valid(&claims)))
+        .take_while(move |_| std::future::ready(auth.still_valid(&principal)))
         .filter(|chunk| std::future::ready(!chunk.is_empty()))
         .map(|chunk| Ok::<_, Infallible>(Bytes::from(chunk)));
     HttpResponse::Ok()

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, OperatorUser};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -82,13 +82,14 @@ pub async fn get_job(
     responses(
         (status = 200, description = "The acknowledged job", body = Job),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not ended yet", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/jobs/{id}/acknowledge")]
 pub async fn acknowledge_job(
-    _user: AuthUser,
+    _user: OperatorUser,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod services;
 pub mod slaves;
 pub mod sync;
+pub mod users;
 
 use actix_web::HttpRequest;
 use utoipa_actix_web::scope::{self, Scope};
@@ -59,7 +60,14 @@ pub fn api_v1() -> Scope<
                 .service(notifications::patch_notifications)
                 .service(notifications::send_test_mail)
                 .service(sync::get_sync)
-                .service(audit::list_audit);
+                .service(audit::list_audit)
+                .service(users::list_users)
+                .service(users::create_user)
+                .service(users::patch_user)
+                .service(users::delete_user)
+                .service(users::list_tokens)
+                .service(users::create_token)
+                .service(users::revoke_token);
         })
         .default_service(actix_web::web::to(api_not_found))
 }

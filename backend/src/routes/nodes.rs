@@ -7,7 +7,7 @@ use pequod_api::jobs::JobAccepted;
 use pequod_api::nodes::{Interface, LinkStates, Node, NodePatch, PrepareSlave};
 
 use crate::error::ApiError;
-use crate::extract::{AuthUser, ValidJson};
+use crate::extract::{AdminUser, AuthUser, ValidJson};
 use crate::state::AppState;
 
 async fn self_node(state: &AppState) -> Result<Node, ApiError> {
@@ -116,13 +116,14 @@ pub async fn get_self(
         (status = 200, description = "The changed node", body = Node),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/nodes/self")]
 #[tracing::instrument(skip(_user, state, body))]
 pub async fn patch_self(
-    _user: AuthUser,
+    _user: AdminUser,
     state: web::Data<AppState>,
     body: ValidJson<NodePatch>,
 ) -> Result<web::Json<Node>, ApiError> {
@@ -170,13 +171,14 @@ pub async fn list_interfaces(_user: AuthUser) -> Result<web::Json<Vec<Interface>
     responses(
         (status = 202, description = "The job that prepares this node", body = JobAccepted),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This node is the master", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The key is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/nodes/self/prepare-slave")]
 pub async fn prepare_slave(
-    _user: AuthUser,
+    _user: AdminUser,
     state: web::Data<AppState>,
     body: ValidJson<PrepareSlave>,
 ) -> Result<HttpResponse, ApiError> {

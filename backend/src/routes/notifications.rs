@@ -6,7 +6,7 @@ use pequod_api::Problem;
 use pequod_api::notifications::{Mail, Notifications, NotificationsPatch};
 
 use crate::error::ApiError;
-use crate::extract::{AuthUser, ValidJson};
+use crate::extract::{AdminUser, AuthUser, ValidJson};
 use crate::notify::{EmailAddress, NotifyError, SetRecipientError};
 use crate::state::AppState;
 
@@ -62,6 +62,7 @@ pub async fn get_notifications(
         (status = 200, description = "The changed settings", body = Notifications),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This node is a slave or standby", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The address is not valid", body = Problem, content_type = "application/problem+json"),
     )
@@ -69,7 +70,7 @@ pub async fn get_notifications(
 #[patch("/notifications")]
 #[tracing::instrument(skip(_user, state, body))]
 pub async fn patch_notifications(
-    _user: AuthUser,
+    _user: AdminUser,
     state: web::Data<AppState>,
     body: ValidJson<NotificationsPatch>,
 ) -> Result<web::Json<Notifications>, ApiError> {
@@ -91,13 +92,14 @@ pub async fn patch_notifications(
     responses(
         (status = 200, description = "The test mail after its first attempt", body = Mail),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No notification address is set", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/notifications/test")]
 #[tracing::instrument(skip(_user, state))]
 pub async fn send_test_mail(
-    _user: AuthUser,
+    _user: AdminUser,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Mail>, ApiError> {
     Ok(web::Json(state.notifier.send_test().await?))

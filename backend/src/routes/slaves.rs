@@ -6,7 +6,7 @@ use pequod_api::jobs::JobAccepted;
 use pequod_api::slaves::{AddSlave, ReaddSlave, Slave};
 
 use crate::error::ApiError;
-use crate::extract::{AuthUser, ValidJson};
+use crate::extract::{AuthUser, OperatorUser, ValidJson};
 use crate::state::AppState;
 
 /// Slaves.
@@ -53,13 +53,14 @@ pub async fn list_slaves(
     responses(
         (status = 202, description = "The job that adds the slave", body = JobAccepted),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not the master, or a slave is already active", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/slaves")]
 pub async fn add_slave(
-    _user: AuthUser,
+    _user: OperatorUser,
     state: web::Data<AppState>,
     body: ValidJson<AddSlave>,
 ) -> Result<HttpResponse, ApiError> {
@@ -77,13 +78,14 @@ pub async fn add_slave(
     responses(
         (status = 202, description = "The job that removes the slave", body = JobAccepted),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such active slave", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not the master", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/slaves/{hostname}")]
 pub async fn remove_slave(
-    _user: AuthUser,
+    _user: OperatorUser,
     state: web::Data<AppState>,
     hostname: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -105,6 +107,7 @@ pub async fn remove_slave(
     responses(
         (status = 202, description = "The job that adds the slave again", body = JobAccepted),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such cached slave", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not the master, or the slave is active", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
@@ -112,7 +115,7 @@ pub async fn remove_slave(
 )]
 #[post("/slaves/{hostname}/readd")]
 pub async fn readd_slave(
-    _user: AuthUser,
+    _user: OperatorUser,
     state: web::Data<AppState>,
     hostname: web::Path<String>,
     body: web::Bytes,

@@ -4,6 +4,7 @@
 mod audit;
 mod mail;
 mod sqlite;
+mod users;
 
 use async_trait::async_trait;
 use pequod_api::audit::{AuditEntry, AuditOutcome};
@@ -33,6 +34,23 @@ pub struct UserRecord {
     pub username: String,
     /// PHC string (argon2id).
     pub password_hash: String,
+    pub role: pequod_api::users::Role,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Raised by every password change; tokens issued under an older one are refused.
+    pub token_generation: u64,
+}
+
+/// An API token as stored: its secret only as a hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiTokenRecord {
+    pub name: String,
+    pub role: pequod_api::users::Role,
+    /// SHA-256 of the secret, lower-case hex.
+    pub secret_hash: String,
+    pub created_by: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a node remembers about itself across restarts.
@@ -47,8 +65,15 @@ pub struct NodeRecord {
 #[async_trait]
 pub trait UserRepository: Send + Sync {
     async fn find_user(&self, username: &str) -> Result<Option<UserRecord>, StorageError>;
+    /// Every user, by name.
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StorageError>;
     /// Fails with `Conflict` when the name is taken.
-    async fn create_user(&self, user: &UserRecord) -> Result<(), StorageError>;
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: pequod_api::users::Role,
+    ) -> Result<UserRecord, StorageError>;
     async fn count_users(&self) -> Result<u64, StorageError>;
     /// Replaces the user's password hash, if it is still `old_hash`, and raises its
     /// token generation, so the tokens issued before end; returns the new generation.
@@ -59,8 +84,32 @@ pub trait UserRepository: Send + Sync {
         old_hash: &str,
         new_hash: &str,
     ) -> Result<u64, StorageError>;
-    /// Every user's token generation.
-    async fn token_generations(&self) -> Result<Vec<(String, u64)>, StorageError>;
+    /// Sets a new role and/or password hash in one step (a new hash raises the token
+    /// generation). `Conflict`, changing nothing, when it would leave no admin;
+    /// `NotFound` for no user.
+    async fn update_user(
+        &self,
+        username: &str,
+        role: Option<pequod_api::users::Role>,
+        new_hash: Option<&str>,
+    ) -> Result<UserRecord, StorageError>;
+    /// `Conflict`, deleting nothing, for the last admin; `NotFound` for no user.
+    async fn delete_user(&self, username: &str) -> Result<(), StorageError>;
+}
+
+#[async_trait]
+pub trait ApiTokenRepository: Send + Sync {
+    /// Fails with `Conflict` when the name is taken.
+    async fn create_api_token(&self, token: &ApiTokenRecord) -> Result<(), StorageError>;
+    /// Every token, by name.
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StorageError>;
+    /// `NotFound` for no such token.
+    async fn delete_api_token(&self, name: &str) -> Result<(), StorageError>;
+    async fn touch_api_token(
+        &self,
+        name: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StorageError>;
 }
 
 #[async_trait]
@@ -207,11 +256,22 @@ pub trait AuditRepository: Send + Sync {
 
 /// Everything the node keeps.
 pub trait Store:
-    UserRepository + JobRepository + NodeRepository + MailRepository + AuditRepository
+    UserRepository
+    + ApiTokenRepository
+    + JobRepository
+    + NodeRepository
+    + MailRepository
+    + AuditRepository
 {
 }
 
-impl<T: UserRepository + JobRepository + NodeRepository + MailRepository + AuditRepository> Store
-    for T
+impl<
+    T: UserRepository
+        + ApiTokenRepository
+        + JobRepository
+        + NodeRepository
+        + MailRepository
+        + AuditRepository,
+> Store for T
 {
 }

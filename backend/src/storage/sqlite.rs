@@ -14,7 +14,7 @@ use sqlx::{FromRow, SqlitePool};
 
 use crate::cluster::config::ClusterConfig;
 
-use super::{JobRepository, NodeRecord, NodeRepository, StorageError, UserRecord, UserRepository};
+use super::{JobRepository, NodeRecord, NodeRepository, StorageError};
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -45,86 +45,6 @@ impl SqliteStore {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-}
-
-#[derive(FromRow)]
-struct UserRow {
-    username: String,
-    password_hash: String,
-}
-
-#[async_trait]
-impl UserRepository for SqliteStore {
-    async fn find_user(&self, username: &str) -> Result<Option<UserRecord>, StorageError> {
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT username, password_hash FROM users WHERE username = ?")
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|r| UserRecord {
-            username: r.username,
-            password_hash: r.password_hash,
-        }))
-    }
-
-    async fn create_user(&self, user: &UserRecord) -> Result<(), StorageError> {
-        let result =
-            sqlx::query("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)")
-                .bind(&user.username)
-                .bind(&user.password_hash)
-                .bind(Utc::now())
-                .execute(&self.pool)
-                .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(
-                StorageError::Conflict(format!("user {} already exists", user.username)),
-            ),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn count_users(&self) -> Result<u64, StorageError> {
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
-    async fn set_password(
-        &self,
-        username: &str,
-        old_hash: &str,
-        new_hash: &str,
-    ) -> Result<u64, StorageError> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "UPDATE users SET password_hash = ?, token_generation = token_generation + 1 \
-             WHERE username = ? AND password_hash = ? RETURNING token_generation",
-        )
-        .bind(new_hash)
-        .bind(username)
-        .bind(old_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            Some((generation,)) => Ok(u64::try_from(generation).unwrap_or(0)),
-            None if self.find_user(username).await?.is_some() => Err(StorageError::Conflict(
-                format!("the password of {username} was changed meanwhile; nothing was changed"),
-            )),
-            None => Err(StorageError::NotFound(format!("user {username}"))),
-        }
-    }
-
-    async fn token_generations(&self) -> Result<Vec<(String, u64)>, StorageError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT username, token_generation FROM users")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(user, generation)| (user, u64::try_from(generation).unwrap_or(0)))
-            .collect())
     }
 }
 

@@ -20,3 +20,4 @@ mod password;
 mod services;
 mod serving;
 mod sync;
+mod users;
