@@ -15,6 +15,9 @@ use pequod_api::paths;
 use pequod_api::services::ManagedService;
 use pequod_api::slaves::{AddSlave, ReaddSlave, Slave};
 use pequod_api::sync::SyncStatus;
+use pequod_api::users::{
+    ApiTokenList, CreatedApiToken, NewApiToken, NewUser, User, UserList, UserPatch,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -141,6 +144,14 @@ async fn fetch<T: DeserializeOwned>(builder: RequestBuilder) -> Result<T, ApiErr
     json(request).await
 }
 
+/// Sends a request whose success (204) has no body.
+async fn no_content(builder: RequestBuilder) -> Result<(), ApiError> {
+    let request = builder
+        .build()
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    send(request).await.map(|_| ())
+}
+
 /// `POST /auth/login`: trade a user name and password for a bearer token.
 pub async fn login(body: &LoginRequest) -> Result<LoginResponse, ApiError> {
     let request = Request::post(paths::LOGIN)
@@ -158,8 +169,7 @@ pub async fn change_password(
     with_body(post(paths::PASSWORD, token), body).await
 }
 
-/// `GET /auth/me`: who the token belongs to.
-#[allow(dead_code)] // not shown yet; kept so every endpoint has its typed call
+/// `GET /auth/me`: who the token belongs to, and the role it has.
 pub async fn me(token: &str) -> Result<Me, ApiError> {
     fetch(get(paths::ME, token)).await
 }
@@ -323,6 +333,44 @@ pub async fn patch_notifications(
 /// `POST /notifications/test`: send a test mail; answers it after its first attempt.
 pub async fn test_notification(token: &str) -> Result<Mail, ApiError> {
     fetch(post(paths::NOTIFICATIONS_TEST, token)).await
+}
+
+/// `GET /users`: every user with its role.
+pub async fn users(token: &str) -> Result<UserList, ApiError> {
+    fetch(get(paths::USERS, token)).await
+}
+
+/// `POST /users`: create a user (201, the user).
+pub async fn create_user(token: &str, body: &NewUser) -> Result<User, ApiError> {
+    with_body(post(paths::USERS, token), body).await
+}
+
+/// `PATCH /users/{username}`: a new role, a new password, or both.
+pub async fn patch_user(token: &str, username: &str, body: &UserPatch) -> Result<User, ApiError> {
+    with_body(patch(&paths::user(username), token), body).await
+}
+
+/// `DELETE /users/{username}` (204); the last admin cannot go (409).
+pub async fn delete_user(token: &str, username: &str) -> Result<(), ApiError> {
+    no_content(delete(&paths::user(username), token)).await
+}
+
+/// `GET /tokens`: every API token, never a secret.
+pub async fn api_tokens(token: &str) -> Result<ApiTokenList, ApiError> {
+    fetch(get(paths::TOKENS, token)).await
+}
+
+/// `POST /tokens`: create an API token (201); the answer carries its secret, once.
+pub async fn create_api_token(
+    token: &str,
+    body: &NewApiToken,
+) -> Result<CreatedApiToken, ApiError> {
+    with_body(post(paths::TOKENS, token), body).await
+}
+
+/// `DELETE /tokens/{name}` (204): revoke an API token at once.
+pub async fn revoke_api_token(token: &str, name: &str) -> Result<(), ApiError> {
+    no_content(delete(&paths::token(name), token)).await
 }
 
 /// The URL of `GET /events` for an `EventSource`, which cannot send headers.

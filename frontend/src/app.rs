@@ -6,6 +6,7 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
 use pequod_api::jobs::{JobPage, JobState};
+use pequod_api::users::Role;
 
 use crate::api;
 use crate::format::{job_state_class, lamp_class, lamp_label};
@@ -20,7 +21,8 @@ use crate::pages::login::LoginPage;
 use crate::pages::password::ChangePassword;
 use crate::pages::service_status::ServiceStatus;
 use crate::pages::services::Services;
-use crate::session::{Session, authed_resource, use_session};
+use crate::pages::users::Users;
+use crate::session::{Access, Session, authed_resource, use_access, use_session};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -47,6 +49,8 @@ fn Shell() -> impl IntoView {
             live.connect(&token);
         }
     });
+    let access = Access::new(session);
+    provide_context(access);
     view! {
         <div class="shell">
             <a class="skip-link" href="#content">"Skip to content"</a>
@@ -61,6 +65,9 @@ fn Shell() -> impl IntoView {
                             <li><A href="/appliance/services">"Services"</A></li>
                             <li><A href="/appliance/cluster">"Cluster Management"</A></li>
                             <li><A href="/appliance/password">"Password"</A></li>
+                            {move || access.allows(Role::Admin).then(|| view! {
+                                <li><A href="/appliance/users">"Users"</A></li>
+                            })}
                         </ul>
                     </li>
                     <li class="nav-group">
@@ -81,6 +88,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/appliance/services") view=Services/>
                     <Route path=path!("/appliance/cluster") view=ClusterManagement/>
                     <Route path=path!("/appliance/password") view=ChangePassword/>
+                    <Route path=path!("/appliance/users") view=Users/>
                     <Route path=path!("/information/status") view=ServiceStatus/>
                     <Route path=path!("/information/jobs") view=JobLog/>
                     <Route path=path!("/information/jobs/:id") view=JobDetail/>
@@ -94,6 +102,7 @@ fn Shell() -> impl IntoView {
 #[component]
 fn Header() -> impl IntoView {
     let session = use_session();
+    let access = use_access();
     let live = use_live();
     let node = authed_resource(move |token| {
         live.cluster.track();
@@ -121,6 +130,18 @@ fn Header() -> impl IntoView {
                     }
                 }}
             </span>
+            {move || match access.me() {
+                Some(Ok(me)) => {
+                    let title = format!("Logged in as {}, role {}", me.username, me.role);
+                    view! {
+                        <span class="header-user" id="header-user" title=title>
+                            {format!("{} · {}", me.username, me.role)}
+                        </span>
+                    }
+                    .into_any()
+                }
+                _ => ().into_any(),
+            }}
             <button type="button" id="logout" class="logout" on:click=move |_| session.log_out()>
                 "Log out"
             </button>

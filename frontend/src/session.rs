@@ -1,11 +1,14 @@
 //! The logged-in session: the bearer token, kept in `sessionStorage` so a reload does not
-//! log the person out but closing the tab does, and the rule that any 401 ends it.
+//! log the person out but closing the tab does, the rule that any 401 ends it, and who
+//! the token belongs to ([`Access`]), so pages offer only what its role may do.
 
 use std::future::Future;
 
 use leptos::prelude::*;
+use pequod_api::auth::Me;
+use pequod_api::users::Role;
 
-use crate::api::ApiError;
+use crate::api::{self, ApiError};
 
 /// The `sessionStorage` key holding the bearer token.
 pub const TOKEN_KEY: &str = "pequod.token";
@@ -98,6 +101,76 @@ fn storage() -> Option<web_sys::Storage> {
 pub fn use_session() -> Session {
     // The App provides it before anything else renders; restoring again is harmless.
     use_context::<Session>().unwrap_or_else(Session::restore)
+}
+
+/// Who is logged in, as `GET /auth/me` answers for the session's token; fetched again
+/// whenever the token changes. Shared through context by the shell.
+///
+/// Until the answer is in, the role counts as viewer: a page then shows no action rather
+/// than one the server would refuse. The server stays the authority; this only spares a
+/// person buttons that cannot work for them.
+#[derive(Clone, Copy)]
+pub struct Access {
+    me: LocalResource<Result<Me, ApiError>>,
+    /// The role once known; a memo, so views asking about it are not rebuilt when a new
+    /// token (after a password change) brings the same answer again.
+    role: Memo<Option<Role>>,
+}
+
+impl Access {
+    pub fn new(session: Session) -> Self {
+        let me = LocalResource::new(move || {
+            let token = session.token();
+            async move {
+                // No token: logged out, the shell is going away; nothing to report.
+                let Some(token) = token else {
+                    return Err(ApiError::Network("logged out".to_owned()));
+                };
+                session.guard(api::me(&token).await)
+            }
+        });
+        let role = Memo::new(move |_| match me.get() {
+            Some(Ok(me)) => Some(me.role),
+            _ => None,
+        });
+        Self { me, role }
+    }
+
+    /// The answer of `/auth/me`, tracked; none while it is on its way.
+    pub fn me(&self) -> Option<Result<Me, ApiError>> {
+        self.me.get()
+    }
+
+    /// The logged-in role once known, tracked.
+    pub fn known_role(&self) -> Option<Role> {
+        self.role.get()
+    }
+
+    /// Asks again, after a change that may have touched the logged-in user's role.
+    pub fn refetch(&self) {
+        self.me.refetch();
+    }
+
+    /// The logged-in role, tracked; viewer until it is known.
+    pub fn role(&self) -> Role {
+        self.role.get().unwrap_or(Role::Viewer)
+    }
+
+    /// Whether the logged-in role may do what `needed` may; false until it is known.
+    pub fn allows(&self, needed: Role) -> bool {
+        self.role().allows(needed)
+    }
+
+    /// Whether the role is known and falls short of `needed`: for the line that stands
+    /// in for a form, which must not flash up before the role is known.
+    pub fn refuses(&self, needed: Role) -> bool {
+        self.known_role().is_some_and(|role| !role.allows(needed))
+    }
+}
+
+pub fn use_access() -> Access {
+    // The shell provides it before any page renders.
+    use_context::<Access>().unwrap_or_else(|| Access::new(use_session()))
 }
 
 /// A resource that calls the API with the session's token and ends the session when the

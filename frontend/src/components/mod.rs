@@ -1,5 +1,6 @@
 //! Pieces shared by the pages: the loading and error states every API call needs, the
-//! copy-to-clipboard button, form fields and the listings' pager.
+//! copy-to-clipboard button, form fields, the listings' pager and the line that stands in
+//! for what the logged-in role may not do.
 
 mod copy_button;
 mod field;
@@ -7,8 +8,10 @@ mod job_progress;
 mod pager;
 
 use leptos::prelude::*;
+use pequod_api::users::Role;
 
 use crate::api::ApiError;
+use crate::session::use_access;
 
 pub use copy_button::CopyButton;
 pub use field::{FieldError, PasswordField, TextField};
@@ -39,5 +42,21 @@ where
         None => view! { <Loading/> }.into_any(),
         Some(Err(error)) => view! { <ErrorMessage message=error.message()/> }.into_any(),
         Some(Ok(value)) => render(value).into_any(),
+    }
+}
+
+/// Stands in for a form or an action the logged-in role may not use: says who may.
+/// Shows nothing until the role is known, so it never flashes up for an admin.
+#[component]
+pub fn RoleNote(
+    needed: Role,
+    #[prop(into)] id: String,
+    #[prop(into)] text: String,
+) -> impl IntoView {
+    let access = use_access();
+    move || {
+        access.refuses(needed).then(|| {
+            view! { <p class="notice role-note" id=id.clone() role="note">{text.clone()}</p> }
+        })
     }
 }

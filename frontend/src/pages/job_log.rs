@@ -6,12 +6,13 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use pequod_api::jobs::{Job, JobPage, JobState, JobSummary};
+use pequod_api::users::Role;
 
 use crate::api::{self, ApiError};
 use crate::components::{ErrorMessage, Pager, async_view, step_view};
 use crate::format::{job_state_class, page_count, timestamp};
 use crate::live::use_live;
-use crate::session::{authed_resource, use_session};
+use crate::session::{authed_resource, use_access, use_session};
 
 const PER_PAGE: u32 = 20;
 
@@ -132,10 +133,12 @@ fn JobSteps(id: i64) -> impl IntoView {
     }
 }
 
-/// Marks a failed job as seen, so it no longer turns the lamp yellow.
+/// Marks a failed job as seen, so it no longer turns the lamp yellow; only for operators
+/// and admins.
 #[component]
 fn AcknowledgeButton(id: i64, on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let session = use_session();
+    let access = use_access();
     let pending = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let acknowledge = move |_| {
@@ -152,11 +155,13 @@ fn AcknowledgeButton(id: i64, on_done: impl Fn() + Copy + Send + Sync + 'static)
             }
         });
     };
-    view! {
-        <button type="button" class="acknowledge" id=format!("acknowledge-{id}") disabled=move || pending.get() on:click=acknowledge>
-            "Acknowledge"
-        </button>
-        {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+    move || {
+        access.allows(Role::Operator).then(|| view! {
+            <button type="button" class="acknowledge" id=format!("acknowledge-{id}") disabled=move || pending.get() on:click=acknowledge>
+                "Acknowledge"
+            </button>
+            {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+        })
     }
 }
 

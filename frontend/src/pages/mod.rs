@@ -9,6 +9,7 @@ pub mod login;
 pub mod password;
 pub mod service_status;
 pub mod services;
+pub mod users;
 
 use leptos::prelude::*;
 use leptos_router::components::A;

@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use pequod_api::checks::{Check, CheckKind, CheckState};
+use pequod_api::users::Role;
 
 use crate::api;
 use crate::components::async_view;
@@ -13,7 +14,7 @@ use crate::format::{
     check_kind_label, check_state_class, check_state_label, runs_on_label, timestamp,
 };
 use crate::live::use_live;
-use crate::session::{authed_resource, use_session};
+use crate::session::{authed_resource, use_access, use_session};
 
 const STATES: [CheckState; 4] = [
     CheckState::Ok,
@@ -104,6 +105,7 @@ fn check_row(
     resource: LocalResource<Result<Vec<Check>, api::ApiError>>,
 ) -> impl IntoView {
     let session = use_session();
+    let access = use_access();
     let running = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let id = check.id.clone();
@@ -126,6 +128,7 @@ fn check_row(
     let state = check.state;
     let soft = (!check.hard && state != CheckState::Ok).then_some(" (unconfirmed)");
     let (label, class) = state_shown(&check);
+    let (button_id, name) = (check.id.clone(), check.name.clone());
     view! {
         <tr data-check=check.id.clone() class=format!("check-row {class}")>
             <td data-label="Check"><strong>{check.name.clone()}</strong></td>
@@ -139,16 +142,21 @@ fn check_row(
             <td data-label="Last check">{check.last_check.as_ref().map(timestamp).unwrap_or_else(|| "never".to_owned())}</td>
             <td data-label="Last change">{check.last_change.as_ref().map(timestamp).unwrap_or_else(|| "—".to_owned())}</td>
             <td data-label="">
-                <button
-                    type="button"
-                    class="run-now"
-                    id=format!("run-{}", check.id)
-                    aria-label=format!("Run {} now", check.name)
-                    disabled=move || running.get()
-                    on:click=run
-                >
-                    {move || if running.get() { "Running…" } else { "Run now" }}
-                </button>
+                {move || access.allows(Role::Operator).then(|| {
+                    let run = run.clone();
+                    view! {
+                        <button
+                            type="button"
+                            class="run-now"
+                            id=format!("run-{button_id}")
+                            aria-label=format!("Run {name} now")
+                            disabled=move || running.get()
+                            on:click=run
+                        >
+                            {move || if running.get() { "Running…" } else { "Run now" }}
+                        </button>
+                    }
+                })}
                 {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
             </td>
         </tr>

@@ -1,6 +1,6 @@
 //! Appliance › Services: this node's host name (the two nodes' names must differ), the
 //! notification e-mail address with a test mail, and the managed services with their
-//! state.
+//! state. Only an admin may change the name and the address; others see them.
 
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -8,12 +8,13 @@ use leptos::task::spawn_local;
 use pequod_api::nodes::NodePatch;
 use pequod_api::notifications::{Mail, MailState, Notifications, NotificationsPatch};
 use pequod_api::services::ManagedService;
+use pequod_api::users::Role;
 
 use crate::api;
-use crate::components::{TextField, async_view};
+use crate::components::{RoleNote, TextField, async_view};
 use crate::format::{mail_state_label, service_state_class, service_state_label, timestamp};
 use crate::live::use_live;
-use crate::session::{authed_resource, use_session};
+use crate::session::{authed_resource, use_access, use_session};
 use crate::validation::{self, FieldErrors};
 
 #[component]
@@ -31,6 +32,7 @@ pub fn Services() -> impl IntoView {
 #[component]
 fn HostnameCard() -> impl IntoView {
     let session = use_session();
+    let access = use_access();
     let live = use_live();
     let node = authed_resource(|token| async move { api::node_self(&token).await });
     let hostname = RwSignal::new(String::new());
@@ -83,19 +85,33 @@ fn HostnameCard() -> impl IntoView {
                 "the host names of the two nodes must not be identical (e.g. node1 and node2). "
                 "Set it before the node joins a cluster: it cannot change while the cluster is active."
             </p>
-            <form id="hostname-form" on:submit=submit novalidate=true>
-                <TextField
-                    id="hostname"
-                    label="Host name"
-                    value=hostname
-                    error=Signal::derive(move || errors.with(|e| e.get("hostname")))
-                />
-                <button type="submit" id="hostname-save" disabled=move || pending.get()>"Save"</button>
-                {move || message.get().map(|m| match m {
-                    Ok(text) => view! { <p class="success" id="hostname-message" role="status">{text}</p> }.into_any(),
-                    Err(text) => view! { <p class="error" id="hostname-message" role="alert">{text}</p> }.into_any(),
-                })}
-            </form>
+            {move || if access.allows(Role::Admin) {
+                view! {
+                    <form id="hostname-form" on:submit=submit novalidate=true>
+                        <TextField
+                            id="hostname"
+                            label="Host name"
+                            value=hostname
+                            error=Signal::derive(move || errors.with(|e| e.get("hostname")))
+                        />
+                        <button type="submit" id="hostname-save" disabled=move || pending.get()>"Save"</button>
+                        {move || message.get().map(|m| match m {
+                            Ok(text) => view! { <p class="success" id="hostname-message" role="status">{text}</p> }.into_any(),
+                            Err(text) => view! { <p class="error" id="hostname-message" role="alert">{text}</p> }.into_any(),
+                        })}
+                    </form>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <dl class="facts">
+                        <dt>"Host name"</dt>
+                        <dd id="hostname-current">{move || hostname.get()}</dd>
+                    </dl>
+                }
+                .into_any()
+            }}
+            <RoleNote needed=Role::Admin id="hostname-admin-only" text="Only an admin can change this."/>
         </div>
     }
 }
@@ -103,6 +119,7 @@ fn HostnameCard() -> impl IntoView {
 #[component]
 fn NotificationsCard() -> impl IntoView {
     let session = use_session();
+    let access = use_access();
     let notifications = authed_resource(|token| async move { api::notifications(&token).await });
     let email = RwSignal::new(String::new());
     let errors = RwSignal::new(FieldErrors::default());
@@ -162,42 +179,61 @@ fn NotificationsCard() -> impl IntoView {
         <div class="card" id="notifications-card">
             <h2>"Notification e-mail"</h2>
             <p class="muted">"Failover events and failed services are reported to this address."</p>
-            <form id="notifications-form" on:submit=submit novalidate=true>
-                <TextField
-                    id="notification-email"
-                    label="E-mail for notification"
-                    value=email
-                    placeholder="pbx-admin@example.net"
-                    error=Signal::derive(move || errors.with(|e| e.get("email")))
-                />
-                <div class="button-row">
-                    <button type="submit" id="notification-save" disabled=move || pending.get()>"Save"</button>
-                    <button type="button" id="notification-test" class="secondary" disabled=move || pending.get() on:click=send_test>
-                        "Send test mail"
-                    </button>
-                </div>
-                {move || message.get().map(|m| match m {
-                    Ok(text) => view! { <p class="success" id="notification-message" role="status">{text}</p> }.into_any(),
-                    Err(text) => view! { <p class="error" id="notification-message" role="alert">{text}</p> }.into_any(),
-                })}
-                {move || test_result.get().map(|r| match r {
-                    Ok(mail) => {
-                        let class = match mail.state {
-                            MailState::Sent => "success",
-                            MailState::Queued => "notice",
-                            MailState::Failed => "error",
-                        };
-                        let text = format!(
-                            "Test mail to {}: {}{}",
-                            mail.to,
-                            mail_state_label(mail.state),
-                            mail.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
-                        );
-                        view! { <p id="notification-test-result" role="status" class=class>{text}</p> }.into_any()
-                    }
-                    Err(text) => view! { <p class="error" id="notification-test-result" role="alert">{text}</p> }.into_any(),
-                })}
-            </form>
+            {move || if access.allows(Role::Admin) {
+                view! {
+                    <form id="notifications-form" on:submit=submit novalidate=true>
+                        <TextField
+                            id="notification-email"
+                            label="E-mail for notification"
+                            value=email
+                            placeholder="pbx-admin@example.net"
+                            error=Signal::derive(move || errors.with(|e| e.get("email")))
+                        />
+                        <div class="button-row">
+                            <button type="submit" id="notification-save" disabled=move || pending.get()>"Save"</button>
+                            <button type="button" id="notification-test" class="secondary" disabled=move || pending.get() on:click=send_test>
+                                "Send test mail"
+                            </button>
+                        </div>
+                        {move || message.get().map(|m| match m {
+                            Ok(text) => view! { <p class="success" id="notification-message" role="status">{text}</p> }.into_any(),
+                            Err(text) => view! { <p class="error" id="notification-message" role="alert">{text}</p> }.into_any(),
+                        })}
+                        {move || test_result.get().map(|r| match r {
+                            Ok(mail) => {
+                                let class = match mail.state {
+                                    MailState::Sent => "success",
+                                    MailState::Queued => "notice",
+                                    MailState::Failed => "error",
+                                };
+                                let text = format!(
+                                    "Test mail to {}: {}{}",
+                                    mail.to,
+                                    mail_state_label(mail.state),
+                                    mail.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+                                );
+                                view! { <p id="notification-test-result" role="status" class=class>{text}</p> }.into_any()
+                            }
+                            Err(text) => view! { <p class="error" id="notification-test-result" role="alert">{text}</p> }.into_any(),
+                        })}
+                    </form>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <dl class="facts">
+                        <dt>"E-mail for notification"</dt>
+                        <dd id="notification-email-current">
+                            {move || match email.get() {
+                                address if address.is_empty() => "not set".to_owned(),
+                                address => address,
+                            }}
+                        </dd>
+                    </dl>
+                }
+                .into_any()
+            }}
+            <RoleNote needed=Role::Admin id="notifications-admin-only" text="Only an admin can change this or send a test mail."/>
             {async_view(notifications, notifications_view)}
         </div>
     }

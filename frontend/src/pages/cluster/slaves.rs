@@ -2,11 +2,12 @@
 
 use leptos::prelude::*;
 use pequod_api::slaves::{Slave, SlaveState};
+use pequod_api::users::Role;
 
 use crate::api;
-use crate::components::async_view;
+use crate::components::{RoleNote, async_view};
 use crate::live::use_live;
-use crate::session::authed_resource;
+use crate::session::{authed_resource, use_access};
 
 use super::{Wizard, open_button};
 
@@ -25,6 +26,8 @@ pub(super) fn MasterSlaves(active: RwSignal<Option<Wizard>>) -> impl IntoView {
 }
 
 fn slaves_view(slaves: Vec<Slave>, active: RwSignal<Option<Wizard>>) -> impl IntoView {
+    let access = use_access();
+    let operator = move || access.allows(Role::Operator);
     let has_active = slaves.iter().any(|s| s.state == SlaveState::Active);
     let rows = slaves
         .into_iter()
@@ -33,21 +36,25 @@ fn slaves_view(slaves: Vec<Slave>, active: RwSignal<Option<Wizard>>) -> impl Int
             let (state, action) = match slave.state {
                 SlaveState::Active => (
                     "active",
-                    view! {
-                        <button type="button" id=format!("remove-{hostname}") class="danger"
-                            on:click={
-                                let hostname = hostname.clone();
-                                move |_| active.set(Some(Wizard::Remove(hostname.clone())))
-                            }>
-                            "Remove"
-                        </button>
+                    {
+                        let hostname = hostname.clone();
+                        move || operator().then(|| {
+                            let hostname = hostname.clone();
+                            view! {
+                                <button type="button" id=format!("remove-{hostname}") class="danger"
+                                    on:click=move |_| active.set(Some(Wizard::Remove(hostname.clone())))>
+                                    "Remove"
+                                </button>
+                            }
+                        })
                     }
                     .into_any(),
                 ),
                 SlaveState::Removed => (
                     "removed (cached)",
-                    (!has_active)
-                        .then(|| {
+                    {
+                        let hostname = hostname.clone();
+                        move || (operator() && !has_active).then(|| {
                             let hostname = hostname.clone();
                             view! {
                                 <button type="button" id=format!("readd-{hostname}")
@@ -56,7 +63,8 @@ fn slaves_view(slaves: Vec<Slave>, active: RwSignal<Option<Wizard>>) -> impl Int
                                 </button>
                             }
                         })
-                        .into_any(),
+                    }
+                    .into_any(),
                 ),
             };
             view! {
@@ -77,9 +85,16 @@ fn slaves_view(slaves: Vec<Slave>, active: RwSignal<Option<Wizard>>) -> impl Int
                 <tbody>{rows}</tbody>
             </table>
         </div>
-        <div class="button-row">
-            {(!has_active).then(|| open_button("open-add-slave", "Add slave", Wizard::AddSlave, active))}
-            {has_active.then(|| open_button("open-failover", "Manual failover", Wizard::Failover, active))}
-        </div>
+        {move || operator().then(|| view! {
+            <div class="button-row">
+                {(!has_active).then(|| open_button("open-add-slave", "Add slave", Wizard::AddSlave, active))}
+                {has_active.then(|| open_button("open-failover", "Manual failover", Wizard::Failover, active))}
+            </div>
+        })}
+        <RoleNote
+            needed=Role::Operator
+            id="cm-operator-only"
+            text="Only an operator or an admin can add, remove or fail over the slave."
+        />
     }
 }

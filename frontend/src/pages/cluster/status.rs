@@ -2,11 +2,17 @@
 
 use leptos::prelude::*;
 use pequod_api::cluster::{Cluster, Role};
+use pequod_api::users::Role as UserRole;
+
+use crate::components::RoleNote;
+use crate::session::use_access;
 
 use super::slaves::MasterSlaves;
 use super::{Wizard, open_button};
 
 pub(super) fn status_view(cluster: Cluster, active: RwSignal<Option<Wizard>>) -> AnyView {
+    let access = use_access();
+    let admin = move || access.allows(UserRole::Admin);
     let ip = cluster
         .cluster_ip
         .clone()
@@ -27,10 +33,13 @@ pub(super) fn status_view(cluster: Cluster, active: RwSignal<Option<Wizard>>) ->
         Role::Standalone => view! {
             {facts}
             <p>"This node is not in a cluster. Make it the master of a new cluster, or prepare it to become the slave of an existing master."</p>
-            <div class="button-row">
-                {open_button("open-configure-master", "Configure master", Wizard::ConfigureMaster, active)}
-                {open_button("open-prepare-slave", "Prepare slave", Wizard::PrepareSlave, active)}
-            </div>
+            {move || admin().then(|| view! {
+                <div class="button-row">
+                    {open_button("open-configure-master", "Configure master", Wizard::ConfigureMaster, active)}
+                    {open_button("open-prepare-slave", "Prepare slave", Wizard::PrepareSlave, active)}
+                </div>
+            })}
+            <RoleNote needed=UserRole::Admin id="cm-admin-only" text="Only an admin can configure a master or prepare a slave."/>
         }
         .into_any(),
         Role::Master => view! {
@@ -55,10 +64,13 @@ pub(super) fn status_view(cluster: Cluster, active: RwSignal<Option<Wizard>>) ->
                     }}
                 </p>
                 {(cluster.role == Role::Standby).then(|| view! {
-                    <p>"A standby node waits for Add again on the master. A replaced node needs the master's key first:"</p>
-                    <div class="button-row">
-                        {open_button("open-prepare-slave", "Prepare slave", Wizard::PrepareSlave, active)}
-                    </div>
+                    <p>"A standby node waits for Add again on the master. A replaced node needs the master's key first."</p>
+                    {move || admin().then(|| view! {
+                        <div class="button-row">
+                            {open_button("open-prepare-slave", "Prepare slave", Wizard::PrepareSlave, active)}
+                        </div>
+                    })}
+                    <RoleNote needed=UserRole::Admin id="cm-admin-only" text="Only an admin can prepare a slave."/>
                 })}
             }
             .into_any()
