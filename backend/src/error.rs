@@ -19,6 +19,10 @@ pub enum ApiError {
     /// The request body or parameters were understood but some fields are invalid.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// Fields that are well-formed but refused for what the node holds now (409) or
+    /// for who asks (403): the schema cannot say so in advance, so it is not a 422.
+    #[error("refused")]
+    Refused(StatusCode, Vec<FieldError>),
     /// The request could not be read at all (not JSON, wrong structure).
     #[error("{0}")]
     BadRequest(String),
@@ -43,11 +47,33 @@ impl ApiError {
         }])
     }
 
+    /// A 409 naming the field: well-formed, but not acceptable in the node's state.
+    pub fn conflict_on(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Refused(
+            StatusCode::CONFLICT,
+            vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
+        )
+    }
+
+    /// A 403 naming the field: well-formed, but not acceptable from this caller.
+    pub fn forbidden_on(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Refused(
+            StatusCode::FORBIDDEN,
+            vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
+        )
+    }
+
     fn problem(&self) -> Problem {
         let status = self.status_code();
         let title = status.canonical_reason().unwrap_or("Error").to_string();
         let (detail, errors) = match self {
-            ApiError::Validation(errors) => (
+            ApiError::Validation(errors) | ApiError::Refused(_, errors) => (
                 Some(match errors.as_slice() {
                     [one] => format!("{}: {}", one.field, one.message),
                     _ => format!("{} fields are invalid", errors.len()),
@@ -102,6 +128,7 @@ impl From<ClusterError> for ApiError {
     fn from(err: ClusterError) -> Self {
         match err {
             ClusterError::Invalid(errors) => ApiError::Validation(errors),
+            ClusterError::Refused(errors) => ApiError::Refused(StatusCode::CONFLICT, errors),
             ClusterError::NotCached { .. } | ClusterError::NotActiveSlave { .. } => {
                 ApiError::NotFound(err.to_string())
             }
@@ -123,6 +150,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Refused(status, _) => *status,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Auth(AuthError::MissingToken)
             | ApiError::Auth(AuthError::InvalidToken)
@@ -174,6 +202,7 @@ impl ResponseError for ApiError {
             | ApiError::Auth(AuthError::Forbidden(_))
             | ApiError::Auth(AuthError::Unexpected(_))
             | ApiError::Validation(_)
+            | ApiError::Refused(..)
             | ApiError::BadRequest(_)
             | ApiError::NotFound(_)
             | ApiError::Conflict(_)

@@ -140,8 +140,30 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     }
 }
 
-/// Deserialises `bytes`, turning a failure into a validation error on the field's path.
+/// An optional body: none, only white space or `null` is `T::default()`, anything
+/// else must be the JSON object `T` reads.
+pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = bytes.trim_ascii();
+    if text.is_empty() || text == b"null" {
+        return Ok(T::default());
+    }
+    parse_json(text)
+}
+
+/// Deserialises the JSON object in `bytes`, turning a failure into a validation error
+/// on the field's path. Every request body is an object: an array is refused, though
+/// serde would read a struct from one.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.trim_ascii_start().first() {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            return Err(ApiError::BadRequest(
+                "the request body must be a JSON object".into(),
+            ));
+        }
+        // Not JSON at all: let the parser say where.
+        _ => {}
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => Ok(value),
@@ -206,6 +228,38 @@ mod tests {
     fn an_unknown_field_is_named() {
         let err = parse_json::<NodePatch>(br#"{"hostnam": "node1"}"#).expect_err("unknown");
         assert_eq!(field_errors(err)[0].0, "hostnam");
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_a_bad_request() {
+        for body in [
+            &b"[null]"[..],
+            b" [\"node1\"]",
+            b"\"x\"",
+            b"1",
+            b"null",
+            b"true",
+        ] {
+            assert!(
+                matches!(parse_json::<NodePatch>(body), Err(ApiError::BadRequest(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn an_optional_body_may_be_empty_or_null() {
+        for body in [&b""[..], b"  ", b"null", b" null\n"] {
+            assert_eq!(
+                optional_json::<NodePatch>(body).ok(),
+                Some(NodePatch::default())
+            );
+        }
+        assert!(matches!(
+            optional_json::<NodePatch>(b"[]"),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A node's lasting identity, created on its first start and kept in the data
 //! directory: its id and host name (in the store), its ed25519 SSH key pair and the
-//! secret that signs API tokens (files readable by the owner only).
+//! secret that signs API tokens (files readable by the owner only; the self-signed
+//! TLS key in `tls.rs` uses the same helpers).
 
 use std::fs;
 use std::io::Write;
@@ -93,7 +94,7 @@ pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
 }
 
 /// Creates `path` with mode 0600 and writes `content`; never overwrites.
-fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -106,7 +107,7 @@ fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Secrets must stay the owner's: tighten the mode if someone widened it.
-fn restrict(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn restrict(path: &Path) -> anyhow::Result<()> {
     let mode = fs::metadata(path)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "secret file was readable by others; setting 0600");

@@ -53,6 +53,15 @@ pub struct ServerSettings {
     pub ui_dir: PathBuf,
     /// Seconds an HTTP connection gets to finish after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// Serve HTTPS (the default); off, plain HTTP.
+    pub tls: bool,
+    /// PEM certificate (chain) to serve instead of the node's self-signed one; needs
+    /// `tls_key` too.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -69,6 +78,9 @@ impl Default for Settings {
                 data_dir: PathBuf::from("data"),
                 ui_dir: PathBuf::from("frontend/dist"),
                 shutdown_timeout_secs: 5,
+                tls: true,
+                tls_cert: None,
+                tls_key: None,
             },
             auth: AuthSettings::default(),
             log: LogSettings {

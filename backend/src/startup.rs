@@ -56,6 +56,7 @@ impl Application {
         let public_key =
             identity::load_or_create_ssh_key(data_dir, &format!("pequod@{}", node.hostname))?;
         let token_secret = identity::load_or_create_secret(data_dir)?;
+        let tls = crate::tls::load(&settings.server, &node.hostname)?;
         if let Some(password) =
             auth::ensure_admin(store.as_ref(), settings.admin_password.as_ref()).await?
         {
@@ -144,6 +145,7 @@ impl Application {
             events,
             auth,
             public_key,
+            tls_fingerprint: tls.as_ref().map(|tls| tls.fingerprint.clone()),
             agent,
             checks,
             cluster,
@@ -215,12 +217,21 @@ impl Application {
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", spec.clone()))
                 .service(web::redirect("/api/docs", "/api/docs/"))
                 .service(web::scope("/api").default_service(web::to(routes::api_not_found)))
+                // Their GET routes are above; any other method is a 405, not the UI.
+                .service(
+                    web::resource([pequod_api::paths::HEALTHZ, pequod_api::paths::METRICS])
+                        .to(routes::api_not_found),
+                )
                 .configure(|cfg| serve_ui(cfg, &ui_dir))
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls.config)?,
+            None => server.listen(listener)?,
+        }
         .run();
-        tracing::info!(port, "pequod is listening");
+        tracing::info!(port, scheme, "pequod is listening");
         Ok(Self {
             port,
             server,

@@ -17,6 +17,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// This node's SSH public key (OpenSSH format).
     pub public_key: String,
+    /// SHA-256 fingerprint of the certificate the API serves; none over plain HTTP.
+    pub tls_fingerprint: Option<String>,
     pub agent: Agent,
     pub checks: crate::checks::engine::CheckEngine,
     /// Configure master, the slave operations and manual failover.

@@ -4,6 +4,7 @@
 
 pub mod openapi30;
 pub mod session;
+pub mod tls;
 
 /// The client generated from the contract by `build.rs` (progenitor). Generated code
 /// is not held to the workspace's lints: its `unwrap`s are on regexes and builder

@@ -25,11 +25,17 @@ const UNREACHABLE_GRACE: Duration = Duration::from_secs(10);
     about = "Drive a Pequod cluster from a shell"
 )]
 struct Cli {
-    /// The node's API, e.g. http://192.0.2.10:8080. Default: the one `login` used, else
-    /// http://127.0.0.1:8080. Use a node's own address rather than the cluster IP to
+    /// The node's API, e.g. https://192.0.2.10:8080. Default: the one `login` used, else
+    /// https://127.0.0.1:8080. Use a node's own address rather than the cluster IP to
     /// follow a failover to its end: the cluster IP moves to the other node.
     #[arg(long, env = "PEQUOD_URL", global = true)]
     url: Option<String>,
+    /// Trust exactly the HTTPS certificate with this SHA-256 fingerprint (the node's
+    /// self-signed one: `tls_fingerprint` in GET /api/v1/nodes/self, or the node's log
+    /// at start). `login` keeps it with the token. Without it, the certificate must be
+    /// signed by a public certificate authority.
+    #[arg(long, env = "PEQUOD_FINGERPRINT", global = true)]
+    fingerprint: Option<String>,
     /// Print the API's answer as JSON (one document) instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -81,10 +87,12 @@ enum ApiCommand {
         /// ends; exits non-zero when it fails.
         #[arg(long)]
         follow: bool,
+        /// 1-based page number.
         #[arg(long)]
-        page: Option<i32>,
+        page: Option<std::num::NonZeroU32>,
+        /// Jobs per page (1-100).
         #[arg(long)]
-        per_page: Option<i32>,
+        per_page: Option<std::num::NonZeroU32>,
     },
     /// The failover and notify checks, with their state and output.
     Checks {
@@ -113,6 +121,53 @@ enum ApiCommand {
         #[arg(long)]
         per_page: Option<std::num::NonZeroU32>,
     },
+    /// The users and their roles (admin only): list, add, change, delete.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// API tokens for scripts (admin only): list, create, revoke. A script sends one
+    /// in PEQUOD_TOKEN.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Every user with its role.
+    List,
+    /// Add a user; the password is read from standard input (or asked twice on a
+    /// terminal).
+    Add {
+        username: types::AccountName,
+        /// viewer (reads), operator (also failover and the slave's wizards) or admin.
+        #[arg(long)]
+        role: types::AccessRole,
+    },
+    /// Give a user another role. The last admin keeps its role.
+    SetRole {
+        username: types::AccountName,
+        role: types::AccessRole,
+    },
+    /// Set a user's password (read as for `add`); every token of the user ends.
+    SetPassword { username: types::AccountName },
+    /// Delete a user; its tokens end at once. The last admin cannot go.
+    Delete { username: types::AccountName },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Every API token: role, expiry, last use; never a secret.
+    List,
+    /// Create an API token and print its secret, which cannot be shown again.
+    Create {
+        name: types::AccountName,
+        #[arg(long)]
+        role: types::AccessRole,
+        /// Days until it expires (1-3650).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+    /// Revoke an API token: the next request carrying it is refused.
+    Revoke { name: types::AccountName },
 }
 
 #[derive(Subcommand)]
@@ -123,9 +178,9 @@ enum SlavesCommand {
     Add {
         hostname: types::Hostname,
         #[arg(long)]
-        telephony_ip: String,
+        telephony_ip: types::AddSlaveTelephonyIp,
         #[arg(long)]
-        sync_ip: String,
+        sync_ip: types::AddSlaveSyncIp,
         #[arg(long)]
         no_wait: bool,
     },
@@ -139,9 +194,9 @@ enum SlavesCommand {
     Readd {
         hostname: types::Hostname,
         #[arg(long)]
-        telephony_ip: Option<String>,
+        telephony_ip: Option<types::ReaddSlaveTelephonyIp>,
         #[arg(long)]
-        sync_ip: Option<String>,
+        sync_ip: Option<types::ReaddSlaveSyncIp>,
         #[arg(long)]
         no_wait: bool,
     },
@@ -181,21 +236,33 @@ async fn run(cli: Cli) -> Result<()> {
                 .and_then(|k| k.as_ref())
                 .map(|s| s.url.clone())
         })
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        .unwrap_or_else(|| "https://127.0.0.1:8080".into());
     let url = url.trim_end_matches('/').to_string();
     let out = Output { json: cli.json };
+    // The pin given now, else the one kept with the login to this URL.
+    let pin = match &cli.fingerprint {
+        Some(text) => Some(pequodctl::tls::parse_fingerprint(text)?),
+        None => kept
+            .as_ref()
+            .ok()
+            .and_then(|k| k.as_ref())
+            .filter(|k| k.url == url)
+            .and_then(|k| k.fingerprint.as_deref())
+            .map(pequodctl::tls::parse_fingerprint)
+            .transpose()?,
+    };
     match cli.command {
         Command::Login {
             user,
             password_stdin,
-        } => login(&url, &user, password_stdin, out).await,
+        } => login(&url, pin, &user, password_stdin, out).await,
         Command::Logout => {
             session::forget()?;
             out.show(&serde_json::json!({ "logged_out": true }), || {
                 println!("Logged out.")
             })
         }
-        Command::Api(command) => api_command(&authorised(&url, kept)?, command, out).await,
+        Command::Api(command) => api_command(&authorised(&url, pin, kept)?, command, out).await,
     }
 }
 
@@ -204,9 +271,18 @@ async fn api_command(api: &Client, command: ApiCommand, out: Output) -> Result<(
         ApiCommand::Whoami => {
             let me = call(api.me().await).await?;
             out.show(&me, || {
-                println!("{} (token valid until {})", me.username, me.expires_at)
+                let what = match me.kind {
+                    types::PrincipalKind::User => "user",
+                    types::PrincipalKind::ApiToken => "API token",
+                };
+                println!(
+                    "{} ({what}, role {}; token valid until {})",
+                    me.username, me.role, me.expires_at
+                )
             })
         }
+        ApiCommand::Users(command) => users(api, command, out).await,
+        ApiCommand::Tokens(command) => tokens(api, command, out).await,
         ApiCommand::Status => status(api, out).await,
         ApiCommand::Failover { force, no_wait } => {
             let body = types::ManualFailover { force: Some(force) };
@@ -241,6 +317,145 @@ async fn api_command(api: &Client, command: ApiCommand, out: Output) -> Result<(
     }
 }
 
+async fn users(api: &Client, command: UsersCommand, out: Output) -> Result<()> {
+    match command {
+        UsersCommand::List => {
+            let list = call(api.list_users().await).await?;
+            out.show(&list, || {
+                let mut rows = vec![["USER", "ROLE", "CREATED"].map(String::from).to_vec()];
+                for user in &list.users {
+                    rows.push(vec![
+                        user.username.as_str().to_string(),
+                        user.role.to_string(),
+                        user.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    ]);
+                }
+                print_table(&rows);
+            })
+        }
+        UsersCommand::Add { username, role } => {
+            let password = new_password(&format!("Password for {}", username.as_str()))?;
+            let body = types::NewUser {
+                username,
+                password: password.try_into().map_err(|e| anyhow!("password: {e}"))?,
+                role,
+            };
+            let user = call(api.create_user(&body).await).await?;
+            out.show(&user, || {
+                println!("Added {} as {}.", user.username.as_str(), user.role)
+            })
+        }
+        UsersCommand::SetRole { username, role } => {
+            let body = types::UserPatch {
+                role: Some(role),
+                password: None,
+            };
+            let user = call(api.patch_user(&username, &body).await).await?;
+            out.show(&user, || {
+                println!("{} is now {}.", user.username.as_str(), user.role)
+            })
+        }
+        UsersCommand::SetPassword { username } => {
+            let password = new_password(&format!("New password for {}", username.as_str()))?;
+            let body = types::UserPatch {
+                role: None,
+                password: Some(password.try_into().map_err(|e| anyhow!("password: {e}"))?),
+            };
+            let user = call(api.patch_user(&username, &body).await).await?;
+            out.show(&user, || {
+                println!(
+                    "The password of {} is set; its older tokens ended.",
+                    user.username.as_str()
+                )
+            })
+        }
+        UsersCommand::Delete { username } => {
+            call(api.delete_user(&username).await).await?;
+            out.show(&serde_json::json!({ "deleted": username.as_str() }), || {
+                println!("Deleted {}; its tokens ended.", username.as_str())
+            })
+        }
+    }
+}
+
+async fn tokens(api: &Client, command: TokensCommand, out: Output) -> Result<()> {
+    match command {
+        TokensCommand::List => {
+            let list = call(api.list_tokens().await).await?;
+            out.show(&list, || {
+                if list.tokens.is_empty() {
+                    println!("No API tokens.");
+                    return;
+                }
+                let mut rows = vec![
+                    ["TOKEN", "ROLE", "CREATED BY", "EXPIRES", "LAST USED"]
+                        .map(String::from)
+                        .to_vec(),
+                ];
+                let minute = |at: DateTime<Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+                for token in &list.tokens {
+                    rows.push(vec![
+                        token.name.as_str().to_string(),
+                        token.role.to_string(),
+                        token.created_by.clone(),
+                        minute(token.expires_at),
+                        token
+                            .last_used_at
+                            .map(minute)
+                            .unwrap_or_else(|| "never".into()),
+                    ]);
+                }
+                print_table(&rows);
+            })
+        }
+        TokensCommand::Create { name, role, days } => {
+            let expires_in_days = std::num::NonZeroU32::new(days)
+                .filter(|d| d.get() <= 3650)
+                .ok_or_else(|| anyhow!("--days must be between 1 and 3650, not {days}"))?;
+            let body = types::NewApiToken {
+                name,
+                role,
+                expires_in_days,
+            };
+            let created = call(api.create_token(&body).await).await?;
+            out.show(&created, || {
+                println!(
+                    "Created API token {} ({}, expires {}). Its secret, shown only now:\n{}",
+                    created.token.name.as_str(),
+                    created.token.role,
+                    created.token.expires_at,
+                    created.secret
+                )
+            })
+        }
+        TokensCommand::Revoke { name } => {
+            call(api.revoke_token(&name).await).await?;
+            out.show(&serde_json::json!({ "revoked": name.as_str() }), || {
+                println!("Revoked API token {}.", name.as_str())
+            })
+        }
+    }
+}
+
+/// A new password: the first line of standard input, or typed twice on a terminal.
+fn new_password(prompt: &str) -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first =
+            rpassword::prompt_password(format!("{prompt}: ")).context("reading the password")?;
+        let again = rpassword::prompt_password(format!("{prompt} (again): "))
+            .context("reading the password")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 /// Prints either the value as JSON or, through `table`, for a person.
 #[derive(Clone, Copy)]
 struct Output {
@@ -258,7 +473,7 @@ impl Output {
     }
 }
 
-fn http(token: Option<&str>) -> Result<reqwest::Client> {
+fn http(token: Option<&str>, pin: Option<[u8; 32]>) -> Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = token {
         let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
@@ -270,13 +485,14 @@ fn http(token: Option<&str>) -> Result<reqwest::Client> {
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .default_headers(headers)
+        .use_preconfigured_tls(pequodctl::tls::client_config(pin)?)
         .user_agent(concat!("pequodctl/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("building the HTTP client")
 }
 
 /// A client carrying the token from `PEQUOD_TOKEN` or the one `login` kept for `url`.
-fn authorised(url: &str, kept: Result<Option<Session>>) -> Result<Client> {
+fn authorised(url: &str, pin: Option<[u8; 32]>, kept: Result<Option<Session>>) -> Result<Client> {
     let token = match std::env::var("PEQUOD_TOKEN") {
         Ok(token) if !token.is_empty() => token,
         _ => match kept?.as_ref() {
@@ -296,10 +512,16 @@ fn authorised(url: &str, kept: Result<Option<Session>>) -> Result<Client> {
             None => bail!("not logged in: run `pequodctl login` (or set PEQUOD_TOKEN)"),
         },
     };
-    Ok(Client::new_with_client(url, http(Some(&token))?))
+    Ok(Client::new_with_client(url, http(Some(&token), pin)?))
 }
 
-async fn login(url: &str, user: &str, password_stdin: bool, out: Output) -> Result<()> {
+async fn login(
+    url: &str,
+    pin: Option<[u8; 32]>,
+    user: &str,
+    password_stdin: bool,
+    out: Output,
+) -> Result<()> {
     let password = if password_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -314,7 +536,7 @@ async fn login(url: &str, user: &str, password_stdin: bool, out: Output) -> Resu
     } else {
         bail!("no password: give --password-stdin, set PEQUOD_PASSWORD or run on a terminal");
     };
-    let api = Client::new_with_client(url, http(None)?);
+    let api = Client::new_with_client(url, http(None, pin)?);
     let body = types::LoginRequest {
         username: user.to_string(),
         password,
@@ -325,6 +547,7 @@ async fn login(url: &str, user: &str, password_stdin: bool, out: Output) -> Resu
         url: url.to_string(),
         token: answer.token.clone(),
         expires_at: answer.expires_at,
+        fingerprint: pin.map(|p| pequodctl::tls::show_fingerprint(&p)),
     };
     let path = session::store(&kept)?;
     #[derive(Serialize)]
@@ -381,7 +604,15 @@ async fn explain<T>(
             Err(anyhow!(text))
         }
         Err(Error::CommunicationError(e)) => {
-            Err(anyhow::Error::new(e).context("cannot reach the node"))
+            let err = anyhow::Error::new(e).context("cannot reach the node");
+            let untrusted = format!("{err:#}").contains("peer certificate");
+            if untrusted {
+                return Err(err.context(
+                    "the node's HTTPS certificate is not trusted: pass --fingerprint with the \
+                     node's tls_fingerprint (GET /api/v1/nodes/self, or the node's log at start)",
+                ));
+            }
+            Err(err)
         }
         Err(Error::UnexpectedResponse(response)) => {
             // Not in the contract (a proxy's 502, a server error): whatever it says is
@@ -646,14 +877,14 @@ async fn jobs(
     api: &Client,
     id: Option<i64>,
     follow_it: bool,
-    page: Option<i32>,
-    per_page: Option<i32>,
+    page: Option<std::num::NonZeroU32>,
+    per_page: Option<std::num::NonZeroU32>,
     out: Output,
 ) -> Result<()> {
     match (id, follow_it) {
         (Some(id), true) => follow(api, id, out).await,
         (None, true) => {
-            let newest = call(api.list_jobs(Some(1), Some(1)).await).await?;
+            let newest = call(api.list_jobs(None, Some(std::num::NonZeroU32::MIN)).await).await?;
             let job = newest.items.first().context("the job log is empty")?;
             follow(api, job.id, out).await
         }

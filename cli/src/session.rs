@@ -1,6 +1,6 @@
 //! The token `pequodctl login` keeps: `$XDG_CONFIG_HOME/pequod/pequodctl.json` (else
 //! `~/.config/pequod/pequodctl.json`), readable by its owner only (0600, in a 0700
-//! directory), holding the node's URL, the token and when it ends.
+//! directory), holding the node's URL, the token, when it ends and the certificate pin.
 
 use std::fs;
 use std::io::Write;
@@ -17,6 +17,9 @@ pub struct Session {
     pub url: String,
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    /// The node's certificate fingerprint the login was made with, if pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// Where the session is kept.

@@ -34,6 +34,10 @@ struct Node {
 }
 
 async fn spawn() -> Node {
+    spawn_with_tls(false).await
+}
+
+async fn spawn_with_tls(tls: bool) -> Node {
     let data_dir = tempfile::tempdir().expect("temporary data directory");
     let ui_dir = tempfile::tempdir().expect("temporary UI directory");
     let mut settings = Settings::default();
@@ -41,6 +45,7 @@ async fn spawn() -> Node {
     settings.server.data_dir = data_dir.path().to_path_buf();
     settings.server.ui_dir = ui_dir.path().to_path_buf();
     settings.server.shutdown_timeout_secs = 1;
+    settings.server.tls = tls;
     settings.cluster.ssh_listen = "127.0.0.1:0".into();
     settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
     // Nothing answers SIP there: Asterisk SIP is critical, which `checks` is tested on.
@@ -51,7 +56,8 @@ async fn spawn() -> Node {
     settings.checks.disk_warning_percent = 100.0;
     settings.checks.disk_critical_percent = 100.0;
     let app = Application::build(settings).await.expect("the node starts");
-    let url = format!("http://127.0.0.1:{}", app.port());
+    let scheme = if tls { "https" } else { "http" };
+    let url = format!("{scheme}://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let hostname = state
         .store
@@ -400,4 +406,147 @@ async fn audit_lists_the_logins_newest_first_and_filters_by_outcome() {
     assert_eq!(failures["items"][0]["user"], "admin");
     let bad = node.ctl(&["audit", "--per-page", "0"], "").await;
     assert!(!bad.status.success(), "{}", show(&bad));
+}
+
+#[tokio::test]
+async fn users_and_api_tokens_are_managed_and_a_token_works_as_pequod_token() {
+    let node = spawn().await;
+    node.login().await;
+
+    let added = node
+        .ctl(
+            &["users", "add", "watcher", "--role", "viewer"],
+            "a password long enough\n",
+        )
+        .await;
+    assert!(added.status.success(), "{}", show(&added));
+    assert_eq!(
+        String::from_utf8_lossy(&added.stdout),
+        "Added watcher as viewer.\n"
+    );
+    let table = node.ok(&["users", "list"]).await;
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["USER", "ROLE"],
+            vec!["admin", "admin"],
+            vec!["watcher", "viewer"]
+        ],
+        "{table}"
+    );
+    assert_eq!(
+        node.ok(&["users", "set-role", "watcher", "operator"]).await,
+        "watcher is now operator.\n"
+    );
+    // The last admin stays: the server's reason is shown and the exit code says so.
+    let refused = node.ctl(&["users", "delete", "admin"], "").await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("last admin"),
+        "{}",
+        show(&refused)
+    );
+    // A name the contract refuses never reaches the server.
+    let bad = node.ctl(&["users", "delete", "Not A Name"], "").await;
+    assert!(!bad.status.success(), "{}", show(&bad));
+
+    let created = json(
+        &node
+            .ok(&[
+                "--json", "tokens", "create", "nightly", "--role", "viewer", "--days", "7",
+            ])
+            .await,
+    );
+    let secret = created["secret"].as_str().expect("a secret").to_string();
+    assert!(secret.starts_with("pqd_"), "{created:#}");
+    // A script with the token in PEQUOD_TOKEN needs no login.
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pequodctl"));
+    let whoami = cmd
+        .args(["whoami"])
+        .env("XDG_CONFIG_HOME", tempfile::tempdir().expect("dir").path())
+        .env("PEQUOD_URL", &node.url)
+        .env("PEQUOD_TOKEN", &secret)
+        .output()
+        .await
+        .expect("pequodctl runs");
+    assert!(whoami.status.success(), "{}", show(&whoami));
+    assert!(
+        String::from_utf8_lossy(&whoami.stdout).starts_with("nightly (API token, role viewer;"),
+        "{}",
+        show(&whoami)
+    );
+    let table = node.ok(&["tokens", "list"]).await;
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("nightly")),
+        "{table}"
+    );
+    assert!(!table.contains(&secret[4..]), "{table}");
+    assert!(!table.contains("never"), "it was used just now:\n{table}");
+    assert_eq!(
+        node.ok(&["tokens", "revoke", "nightly"]).await,
+        "Revoked API token nightly.\n"
+    );
+    assert_eq!(node.ok(&["tokens", "list"]).await, "No API tokens.\n");
+    let too_long = node
+        .ctl(
+            &["tokens", "create", "x", "--role", "admin", "--days", "4000"],
+            "",
+        )
+        .await;
+    assert!(!too_long.status.success(), "{}", show(&too_long));
+}
+
+#[tokio::test]
+async fn over_https_the_node_is_trusted_by_its_pinned_fingerprint_only() {
+    let node = spawn_with_tls(true).await;
+    let fingerprint = node
+        .state
+        .tls_fingerprint
+        .clone()
+        .expect("a TLS node has a fingerprint");
+    let password = format!("{ADMIN_PASSWORD}\n");
+
+    let untrusted = node.ctl(&["login", "--password-stdin"], &password).await;
+    assert!(!untrusted.status.success());
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("pass --fingerprint"),
+        "{}",
+        show(&untrusted)
+    );
+    let other = "AB:".repeat(31) + "AB";
+    let wrong = node
+        .ctl(
+            &["--fingerprint", &other, "login", "--password-stdin"],
+            &password,
+        )
+        .await;
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains(&format!("not the pinned {other}")),
+        "{}",
+        show(&wrong)
+    );
+    assert!(!node.config.path().join("pequod/pequodctl.json").exists());
+
+    let pinned = node
+        .ctl(
+            &["--fingerprint", &fingerprint, "login", "--password-stdin"],
+            &password,
+        )
+        .await;
+    assert!(pinned.status.success(), "{}", show(&pinned));
+    // The pin is kept with the token: the next call needs neither.
+    let status = json(&node.ok(&["--json", "status"]).await);
+    assert_eq!(
+        status["nodes"][0]["tls_fingerprint"].as_str(),
+        Some(fingerprint.as_str()),
+        "{status:#}"
+    );
 }

@@ -113,16 +113,32 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Result<Self> {
+        Self::launch(&[]).await
+    }
+
+    /// A browser that accepts a server certificate it cannot verify only when its
+    /// public key is this one: `spki_sha256_base64` is the base64 of the SHA-256 of the
+    /// certificate's SubjectPublicKeyInfo DER. Any other certificate error still fails.
+    pub async fn start_pinning(spki_sha256_base64: &str) -> Result<Self> {
+        Self::launch(&[format!(
+            "--ignore-certificate-errors-spki-list={spki_sha256_base64}"
+        )])
+        .await
+    }
+
+    async fn launch(extra_args: &[String]) -> Result<Self> {
         let profile = tempfile::Builder::new()
             .prefix("pequod-browser-")
             .tempdir()
             .context("creating a temporary directory for the browser profile")?;
         let driver = Driver::start(profile.path())?;
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|arg| (*arg).to_owned()).collect();
+        // The SPKI pin takes effect only with a user data directory of its own.
         args.push(format!(
             "--user-data-dir={}",
             profile.path().join("chromium").display()
         ));
+        args.extend(extra_args.iter().cloned());
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },

@@ -30,15 +30,31 @@ pub fn pequodctl_binary() -> Result<PathBuf> {
     workspace_binary("pequodctl", "PEQUODCTL_BIN")
 }
 
+/// The workspace's target directory: `CARGO_TARGET_DIR`, else `target/`.
+fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// A command of the Python tools `scripts/setup test` installs (the API fuzzer, the
+/// client generator), in its virtual environment below the target directory.
+pub fn python_tool(name: &str) -> Result<PathBuf> {
+    let path = target_dir().join("python-tools/bin").join(name);
+    ensure!(
+        path.is_file(),
+        "{} is missing: run `scripts/setup test` (scripts/test does)",
+        path.display()
+    );
+    Ok(path)
+}
+
 /// A binary of the workspace: the path in `variable`, else its debug build.
 fn workspace_binary(name: &str, variable: &str) -> Result<PathBuf> {
     if let Ok(path) = std::env::var(variable) {
         return Ok(PathBuf::from(path));
     }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug").join(name);
+    let path = target_dir().join("debug").join(name);
     ensure!(
         path.is_file(),
         "{} is missing: build it first (`cargo test --workspace` and scripts/test do)",
@@ -379,6 +395,8 @@ impl LabCluster {
         let config = format!(
             r#"[server]
 listen = "0.0.0.0:{API_PORT}"
+# The lab's clients (ureq, the browser's forwarder) speak plain HTTP for now.
+tls = false
 data_dir = "{data}"
 ui_dir = "{ui}"
 

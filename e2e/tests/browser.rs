@@ -31,13 +31,16 @@ struct Node {
 }
 
 impl Node {
-    async fn spawn(ui_dir: &Path) -> Node {
+    /// Over plain HTTP, as most tests here need nothing of TLS; `https`: with the
+    /// node's own self-signed certificate, as a fresh node serves.
+    async fn spawn_serving(ui_dir: &Path, https: bool) -> Node {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut settings = Settings::default();
         settings.server.listen = "127.0.0.1:0".into();
         settings.server.data_dir = data_dir.path().to_path_buf();
         settings.server.ui_dir = ui_dir.to_path_buf();
         settings.server.shutdown_timeout_secs = 1;
+        settings.server.tls = https;
         settings.cluster.ssh_listen = "127.0.0.1:0".into();
         settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
         // Nothing answers SIP there, so Asterisk SIP is critical whatever runs on 5060.
@@ -47,7 +50,8 @@ impl Node {
         settings.checks.disk_critical_percent = 100.0;
         pequod::telemetry::init("error");
         let app = Application::build(settings).await.expect("the node starts");
-        let url = format!("http://127.0.0.1:{}", app.port());
+        let scheme = if https { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{}", app.port());
         let hostname = app
             .state()
             .store
@@ -77,6 +81,22 @@ impl Node {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
+
+    /// The pin of the node's self-signed certificate for [`Browser::start_pinning`]:
+    /// base64 of the SHA-256 of its SubjectPublicKeyInfo DER.
+    fn spki_pin(&self) -> Result<String> {
+        use base64::Engine as _;
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+        use sha2::Digest as _;
+        let path = self._data_dir.path().join(pequod::tls::CERT_FILE);
+        let cert = CertificateDer::from_pem_file(&path)
+            .with_context(|| format!("reading the node's certificate {}", path.display()))?;
+        let parsed = webpki::EndEntityCert::try_from(&cert)
+            .map_err(|e| anyhow::anyhow!("parsing {}: {e:?}", path.display()))?;
+        let spki = parsed.subject_public_key_info();
+        Ok(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(spki.as_ref())))
+    }
 }
 
 /// A UDP port nobody listens on now.
@@ -88,11 +108,30 @@ fn unused_udp_port() -> u16 {
 /// Runs `test` against a fresh node in a fresh browser, saves the screenshot `name`, and
 /// fails with the test's error (and where the screenshot is) if it failed.
 async fn in_browser(name: &str, test: impl AsyncFnOnce(&Browser, &Node) -> Result<()>) {
+    in_browser_serving(name, false, test).await;
+}
+
+/// Like [`in_browser`], with the node on HTTPS and the browser trusting exactly its
+/// certificate's key (no blanket ignoring of certificate errors).
+async fn in_browser_over_https(name: &str, test: impl AsyncFnOnce(&Browser, &Node) -> Result<()>) {
+    in_browser_serving(name, true, test).await;
+}
+
+async fn in_browser_serving(
+    name: &str,
+    https: bool,
+    test: impl AsyncFnOnce(&Browser, &Node) -> Result<()>,
+) {
     let Some(ui_dir) = require_browser() else {
         return;
     };
-    let node = Node::spawn(&ui_dir).await;
-    let browser = Browser::start().await.expect("the browser starts");
+    let node = Node::spawn_serving(&ui_dir, https).await;
+    let browser = if https {
+        Browser::start_pinning(&node.spki_pin().expect("the node's certificate pin")).await
+    } else {
+        Browser::start().await
+    }
+    .expect("the browser starts");
     let outcome = test(&browser, &node).await;
     let screenshot = browser.screenshot(name).await;
     let closed = browser.close().await;
@@ -106,9 +145,14 @@ async fn in_browser(name: &str, test: impl AsyncFnOnce(&Browser, &Node) -> Resul
 
 /// Opens the commander and logs in as admin with `password` through the login form.
 async fn log_in(browser: &Browser, node: &Node, password: &str) -> Result<()> {
+    log_in_as(browser, node, "admin", password).await
+}
+
+/// Opens the commander and logs in as `username` through the login form.
+async fn log_in_as(browser: &Browser, node: &Node, username: &str, password: &str) -> Result<()> {
     browser.goto(&node.url("/")).await?;
     browser.wait_for("#login-form").await?;
-    browser.fill("#login-username", "admin").await?;
+    browser.fill("#login-username", username).await?;
     browser.fill("#login-password", password).await?;
     browser.click("#login-submit").await
 }
@@ -477,6 +521,7 @@ async fn every_page_fits_a_phone_and_shows_the_lamp() {
             ("/information/jobs", "#page-jobs"),
             ("/appliance/password", "#page-password"),
             ("/information/audit", "#page-audit"),
+            ("/appliance/users", "#page-users"),
         ];
         for (path, page) in pages.iter().chain(pages.iter()) {
             let started = std::time::Instant::now();
@@ -638,6 +683,351 @@ async fn a_password_change_in_the_commander_keeps_the_session_and_the_new_passwo
             .wait_for_text("#cluster-role", "standalone")
             .await
             .context("the new password logs in")?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Every control that changes something, on any page: a viewer must see none of them.
+const ACTIONS: &str = "#open-configure-master, #open-prepare-slave, #open-add-slave, \
+    #open-failover, [id^='remove-'], [id^='readd-'], #wizard, .run-now, .acknowledge, \
+    #hostname-save, #notification-save, #notification-test, #user-add, #token-create";
+
+/// Fails naming the first of [`ACTIONS`] on the page, if any is.
+async fn no_actions(browser: &Browser, page: &str) -> Result<()> {
+    for selector in ACTIONS.split(',').map(str::trim) {
+        ensure!(
+            !browser.is_present(selector).await?,
+            "{page} shows `{selector}` to a viewer"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_viewer_added_on_the_users_page_sees_no_actions_and_no_users_entry() {
+    const WATCHER_PASSWORD: &str = "the watcher's own password";
+    in_browser("users_viewer", async |browser, node| {
+        logged_in(browser, node).await?;
+        browser
+            .wait_for_text("#header-user", "admin · admin")
+            .await?;
+        // The admin sees the actions the viewer must not: the selectors below are real.
+        browser.click("a[href='/appliance/cluster']").await?;
+        browser.wait_for("#open-configure-master").await?;
+        browser.wait_for("#open-prepare-slave").await?;
+        ensure!(
+            !browser.is_present("#cm-admin-only").await?,
+            "an admin is not told that only an admin may"
+        );
+
+        browser.click("a[href='/appliance/users']").await?;
+        browser.wait_for("#page-users").await?;
+        browser
+            .wait_for_text("tr[data-user='admin'] .user-role", "admin")
+            .await?;
+        // A repeat that differs is caught before anything is sent.
+        browser.fill("#user-new-name", "watcher").await?;
+        browser.fill("#user-new-password", WATCHER_PASSWORD).await?;
+        browser
+            .fill("#user-new-password2", "something else")
+            .await?;
+        browser.select("#user-new-role", "viewer").await?;
+        browser.click("#user-add").await?;
+        browser
+            .wait_for_text("#user-new-password2-error", "differs from the password")
+            .await?;
+        ensure!(
+            !browser.is_present("tr[data-user='watcher']").await?,
+            "a refused form adds no user"
+        );
+        browser
+            .fill("#user-new-password2", WATCHER_PASSWORD)
+            .await?;
+        browser.click("#user-add").await?;
+        browser
+            .wait_for_text("#users-message", "User watcher is added as viewer.")
+            .await?;
+        browser
+            .wait_for_text("tr[data-user='watcher'] .user-role", "viewer")
+            .await?;
+        // The same name again: the server's 409 lands on the name field.
+        browser.fill("#user-new-name", "watcher").await?;
+        browser.fill("#user-new-password", WATCHER_PASSWORD).await?;
+        browser
+            .fill("#user-new-password2", WATCHER_PASSWORD)
+            .await?;
+        browser.click("#user-add").await?;
+        browser
+            .wait_for_text(
+                "#user-new-name-error",
+                "a user named watcher already exists",
+            )
+            .await?;
+        // The last admin cannot go: asked first, then the server's 409 above the table.
+        let admin = "tr[data-user='admin']";
+        browser.click(&format!("{admin} .user-delete")).await?;
+        browser
+            .wait_for_text(
+                &format!("{admin} .confirm-question"),
+                "Really delete admin?",
+            )
+            .await?;
+        browser
+            .click(&format!("{admin} .user-delete-confirm"))
+            .await?;
+        browser
+            .wait_for_text(
+                "#users-message",
+                "admin is the last admin; make another user an admin first",
+            )
+            .await?;
+        browser.wait_for(admin).await?;
+
+        browser.click("#logout").await?;
+        browser.wait_for("#login-form").await?;
+        log_in_as(browser, node, "watcher", WATCHER_PASSWORD).await?;
+        // The header names the role once /auth/me has answered: from here on the pages
+        // know it, so what is missing is missing for the viewer, not for lack of an answer.
+        browser
+            .wait_for_text("#header-user", "watcher · viewer")
+            .await?;
+        browser.wait_for_text("#cluster-role", "standalone").await?;
+        browser.wait_for("#nodes .node").await?;
+        no_actions(browser, "the dashboard").await?;
+        ensure!(
+            !browser.is_present("a[href='/appliance/users']").await?,
+            "a viewer has no Users entry in the navigation"
+        );
+
+        browser.click("a[href='/appliance/cluster']").await?;
+        browser.wait_for_text("#cm-role", "standalone").await?;
+        browser
+            .wait_for_text(
+                "#cm-admin-only",
+                "Only an admin can configure a master or prepare a slave.",
+            )
+            .await?;
+        browser.wait_for("#own-key").await?;
+        no_actions(browser, "Cluster Management").await?;
+
+        browser.click("a[href='/information/status']").await?;
+        browser.wait_for("tr[data-check='asterisk-sip']").await?;
+        no_actions(browser, "Service Status").await?;
+
+        browser.click("a[href='/appliance/services']").await?;
+        browser
+            .wait_for_text("#hostname-current", &node.hostname)
+            .await?;
+        browser
+            .wait_for_text("#hostname-admin-only", "Only an admin can change this.")
+            .await?;
+        browser.wait_for("#notifications-admin-only").await?;
+        ensure!(
+            !browser.is_present("#hostname").await?
+                && !browser.is_present("#notification-email").await?,
+            "a viewer gets no fields to type into"
+        );
+        no_actions(browser, "Services").await?;
+
+        // Typed in by hand, the address says why there is nothing to see.
+        browser.goto(&node.url("/appliance/users")).await?;
+        browser
+            .wait_for_text(
+                "#users-admin-only",
+                "Only an admin can manage users and API tokens.",
+            )
+            .await?;
+        no_actions(browser, "the Users page").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// `GET /auth/me` with `bearer` in the `Authorization` header, as a script would send
+/// it: the status and the body.
+async fn me_with(node: &Node, bearer: &str) -> Result<(u16, String)> {
+    let url = node.url(pequod_api::paths::ME);
+    let header = format!("Bearer {bearer}");
+    // ureq blocks; the node runs on this test's runtime and must go on answering.
+    tokio::task::spawn_blocking(move || {
+        let response = match ureq::get(&url).set("Authorization", &header).call() {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => return Err(anyhow::Error::new(error).context(format!("GET {url}"))),
+        };
+        let status = response.status();
+        let body = response.into_string().context("reading the answer")?;
+        Ok((status, body))
+    })
+    .await
+    .context("the request's thread")?
+}
+
+#[tokio::test]
+async fn an_api_token_created_on_the_users_page_works_until_it_is_revoked() {
+    in_browser("users_token", async |browser, node| {
+        logged_in(browser, node).await?;
+        browser.click("a[href='/appliance/users']").await?;
+        browser.wait_for("#page-users").await?;
+        browser.wait_for("#tokens-empty").await?;
+        let days = browser.value("#token-new-days").await?;
+        ensure!(
+            days == "90",
+            "a token lasts 90 days unless chosen, found {days:?}"
+        );
+
+        browser.fill("#token-new-name", "monitoring").await?;
+        browser.select("#token-new-role", "operator").await?;
+        browser.fill("#token-new-days", "0").await?;
+        browser.click("#token-create").await?;
+        browser
+            .wait_for_text_within("#token-new-days-error", "between 1 and 3650", DEADLINE)
+            .await?;
+        ensure!(
+            !browser.is_present("#token-secret-box").await?,
+            "a refused form creates no token"
+        );
+        browser.fill("#token-new-days", "30").await?;
+        browser.click("#token-create").await?;
+        browser
+            .wait_for_text_within(
+                "#token-secret-box",
+                "Copy it now: it cannot be shown again.",
+                DEADLINE,
+            )
+            .await?;
+        browser.wait_for("#token-secret-box .copy-button").await?;
+        browser.screenshot("users_token_secret").await?;
+        let secret = browser.text("#token-secret").await?;
+        ensure!(secret.len() >= 20, "the secret is shown: {secret:?}");
+        let row = "tr[data-token='monitoring']";
+        browser
+            .wait_for_text(&format!("{row} td[data-label='Role']"), "operator")
+            .await?;
+        browser
+            .wait_for_text(&format!("{row} td[data-label='Created by']"), "admin")
+            .await?;
+        browser
+            .wait_for_text(&format!("{row} td[data-label='Last used']"), "never")
+            .await?;
+
+        let (status, body) = me_with(node, &secret).await?;
+        ensure!(
+            status == 200,
+            "the secret is a bearer token: {status} {body}"
+        );
+        let me: pequod_api::auth::Me = serde_json::from_str(&body).context(body.clone())?;
+        ensure!(
+            me.kind == pequod_api::auth::PrincipalKind::ApiToken
+                && me.username == "monitoring"
+                && me.role == pequod_api::users::Role::Operator,
+            "the token speaks for itself with its role: {body}"
+        );
+
+        // Shown once: after a reload the secret is gone, the token's use is not.
+        browser.reload().await?;
+        browser.wait_for(row).await?;
+        ensure!(
+            !browser.is_present("#token-secret").await?,
+            "the secret is never shown again"
+        );
+        let last_used = browser
+            .text(&format!("{row} td[data-label='Last used']"))
+            .await?;
+        ensure!(last_used != "never", "the call was noted as a use");
+        ensure!(
+            !browser.text("#page-users").await?.contains(&secret),
+            "the page holds no secret any more"
+        );
+
+        browser.click(&format!("{row} .token-revoke")).await?;
+        browser
+            .wait_for_text(
+                &format!("{row} .confirm-question"),
+                "Really revoke monitoring?",
+            )
+            .await?;
+        // Cancel keeps it.
+        browser
+            .click(&format!("{row} .token-revoke-cancel"))
+            .await?;
+        browser
+            .wait_until_gone(&format!("{row} .confirm-question"))
+            .await?;
+        ensure!(
+            me_with(node, &secret).await?.0 == 200,
+            "a cancelled revoke keeps the token"
+        );
+
+        browser.click(&format!("{row} .token-revoke")).await?;
+        browser
+            .click(&format!("{row} .token-revoke-confirm"))
+            .await?;
+        browser
+            .wait_for_text(
+                "#tokens-message",
+                "API token monitoring is revoked: it no longer works.",
+            )
+            .await?;
+        browser.wait_until_gone(row).await?;
+        browser.wait_for("#tokens-empty").await?;
+        let (status, body) = me_with(node, &secret).await?;
+        ensure!(status == 401, "a revoked token is refused: {status} {body}");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn over_https_with_the_pinned_certificate_a_password_change_logs_in_with_the_new_one() {
+    const NEW_PASSWORD: &str = "changed over https in 2026";
+    in_browser_over_https("https_password", async |browser, node| {
+        ensure!(
+            node.url.starts_with("https://"),
+            "the node serves {}",
+            node.url
+        );
+        // Another key's pin gets the browser's certificate error, not the commander:
+        // the pin, not a blanket exception, is what lets the test's browser in.
+        let stranger =
+            Browser::start_pinning("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").await?;
+        stranger.goto(&node.url("/")).await?;
+        let refused = stranger
+            .client()
+            .source()
+            .await
+            .context("the refused page")?;
+        stranger.close().await?;
+        ensure!(
+            !refused.contains("pequod_commander") && refused.contains("ERR_CERT"),
+            "a browser without the node's pin got: {refused:.400}"
+        );
+
+        log_in(browser, node, ADMIN_PASSWORD).await?;
+        browser.wait_for_text("#cluster-role", "standalone").await?;
+        let url = browser.client().current_url().await?;
+        ensure!(url.scheme() == "https", "the commander is on {url}");
+
+        browser.click("a[href='/appliance/password']").await?;
+        browser.wait_for("#page-password").await?;
+        browser.fill("#current-password", ADMIN_PASSWORD).await?;
+        browser.fill("#new-password", NEW_PASSWORD).await?;
+        browser.fill("#repeat-password", NEW_PASSWORD).await?;
+        browser.click("#password-save").await?;
+        browser
+            .wait_for_text(
+                "#password-message",
+                "The password is changed. Every other session and token of this user has ended.",
+            )
+            .await?;
+
+        browser.click("#logout").await?;
+        browser.wait_for("#login-form").await?;
+        log_in(browser, node, NEW_PASSWORD).await?;
+        browser
+            .wait_for_text("#cluster-role", "standalone")
+            .await
+            .context("the new password logs in over https")?;
         Ok(())
     })
     .await;

@@ -272,6 +272,8 @@ fn the_package_installs_and_its_pequod_starts_as_systemd_would_start_it() -> Res
                 root.join("usr/share/pequod/commander"),
             )
             .env("PEQUOD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            // The lab's ureq has no TLS; the API tests (tls.rs) cover HTTPS.
+            .env("PEQUOD_SERVER__TLS", "false")
             .env(
                 "PEQUOD_CLUSTER__SSH_LISTEN",
                 format!("127.0.0.1:{ssh_port}"),

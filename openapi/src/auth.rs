@@ -37,13 +37,18 @@ pub struct PasswordChange {
 }
 
 impl PasswordChange {
+    /// Whether the new password is the current one (the server answers 409 for it).
+    pub fn reuses_current(&self) -> bool {
+        self.new_password == self.current_password
+    }
+
     /// What is wrong with the new password, by field; the server and the commander
     /// apply the same rule. Whether the current one is right only the server knows.
     pub fn check(&self) -> Vec<crate::FieldError> {
         if let Some(error) = crate::users::check_new_password("new_password", &self.new_password) {
             return vec![error];
         }
-        if self.new_password == self.current_password {
+        if self.reuses_current() {
             return vec![crate::FieldError {
                 field: "new_password".into(),
                 message: "is the current password; choose another".into(),

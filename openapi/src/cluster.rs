@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::exact;
+
 /// A node's part in the cluster (see DESIGN.md, "Roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +96,10 @@ pub struct Cluster {
 }
 
 /// "Configure master": makes this standalone node the master of a new cluster.
+///
+/// Each text is read exactly as sent (no white space around it); a text its pattern
+/// rejects is a 422, a valid one the node cannot use (an interface it does not have)
+/// a 409.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
@@ -103,17 +109,80 @@ pub struct ConfigureMaster {
     pub hostname: Option<crate::Hostname>,
     /// The shared cluster IP with its prefix, e.g. `192.0.2.10/24`. Phones and gateways
     /// register only with it; it always lives on the current master.
-    #[cfg_attr(feature = "schema", schema(example = "192.0.2.10/24"))]
+    #[serde(deserialize_with = "exact::text::<_, exact::ClusterIp>")]
+    #[cfg_attr(feature = "schema", schema(schema_with = cluster_ip_schema))]
     pub cluster_ip: String,
     /// The interface on the telephony network, e.g. `eth0`.
+    #[serde(deserialize_with = "exact::text::<_, exact::InterfaceName>")]
+    #[cfg_attr(feature = "schema", schema(schema_with = telephony_interface_schema))]
     pub telephony_interface: String,
     /// The interface of the internal cluster network (direct cable), e.g. `eth1`.
+    #[serde(deserialize_with = "exact::text::<_, exact::InterfaceName>")]
+    #[cfg_attr(feature = "schema", schema(schema_with = cluster_interface_schema))]
     pub cluster_interface: String,
     /// Failover and service e-mails go here.
+    #[serde(deserialize_with = "exact::text::<_, exact::Email>")]
+    #[cfg_attr(feature = "schema", schema(schema_with = notification_email_schema))]
     pub notification_email: String,
     /// Telephony gateway(s) probed to tell whether this node reaches the telephony network.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::list::<_, exact::IpAddress>")]
+    #[cfg_attr(feature = "schema", schema(schema_with = gateways_schema))]
     pub gateways: Vec<String>,
+}
+
+#[cfg(feature = "schema")]
+fn cluster_ip_schema() -> utoipa::openapi::Object {
+    crate::domain::text_schema(crate::ClusterIp::pattern())
+        .description(Some(
+            "The shared cluster IP with its prefix (8–32), e.g. `192.0.2.10/24`: not a \
+             loopback, multicast, broadcast or unspecified address. Phones and gateways \
+             register only with it; it always lives on the current master.",
+        ))
+        .examples(["192.0.2.10/24"])
+        .build()
+}
+
+#[cfg(feature = "schema")]
+fn interface_schema(description: &str, example: &str) -> utoipa::openapi::Object {
+    crate::domain::text_schema(crate::nodes::INTERFACE_NAME_PATTERN)
+        .description(Some(description))
+        .examples([example])
+        .build()
+}
+
+#[cfg(feature = "schema")]
+fn telephony_interface_schema() -> utoipa::openapi::Object {
+    interface_schema(
+        "The interface on the telephony network, e.g. `eth0`; 409 when this node has none of that name.",
+        "eth0",
+    )
+}
+
+#[cfg(feature = "schema")]
+fn cluster_interface_schema() -> utoipa::openapi::Object {
+    interface_schema(
+        "The interface of the internal cluster network (direct cable), e.g. `eth1`; 409 \
+         when this node has none of that name or it is the telephony interface.",
+        "eth1",
+    )
+}
+
+#[cfg(feature = "schema")]
+fn notification_email_schema() -> utoipa::openapi::Object {
+    crate::email::email_schema("Failover and service e-mails go here.", "ops@example.net")
+}
+
+#[cfg(feature = "schema")]
+fn gateways_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::domain::text_schema(
+            crate::domain::ip_address_pattern(),
+        ))
+        .description(Some(
+            "Telephony gateway(s), IPv4 or IPv6 addresses, probed to tell whether this node \
+             reaches the telephony network.",
+        ))
+        .build()
 }
 
 /// A request to hand the master's duties to the slave by hand.

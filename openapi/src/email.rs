@@ -13,18 +13,11 @@ const EXAMPLE: &str = "like ops@example.net";
 /// An e-mail address a notification can go to, trimmed, as typed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-#[cfg_attr(
-    feature = "schema",
-    schema(value_type = String, format = Email, example = "ops@example.net")
-)]
 pub struct EmailAddress(String);
 
 impl EmailAddress {
     /// RFC 5321's limit on a forward path, less its angle brackets.
     pub const MAX_LEN: usize = 254;
-    /// RFC 5321's limit on the part before the @.
-    pub const MAX_LOCAL_LEN: usize = 64;
     /// RFC 1035's limit on one label of a domain.
     pub const MAX_LABEL_LEN: usize = 63;
 
@@ -37,9 +30,38 @@ impl EmailAddress {
         }
     }
 
+    /// Accepts `text` as sent, without trimming: what the API reads.
+    pub fn parse_exact(text: &str) -> Result<Self, String> {
+        match problem(text) {
+            None => Ok(Self(text.to_owned())),
+            Some(message) => Err(message),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The schema's pattern: with `maxLength` [`EmailAddress::MAX_LEN`], exactly what
+    /// [`is_email_address`] accepts. (RFC 5321's 64 characters before the @ are not
+    /// checked: one pattern cannot count them across the dots, and the mailer does
+    /// not need it.)
+    pub fn pattern() -> String {
+        let atext = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+        let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+        let top = "[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+        format!(r"^{atext}+(\.{atext}+)*@({label}\.)+{top}$")
+    }
+}
+
+/// The schema of an e-mail address field.
+#[cfg(feature = "schema")]
+pub(crate) fn email_schema(description: &str, example: &str) -> utoipa::openapi::Object {
+    crate::domain::text_schema(EmailAddress::pattern())
+        .max_length(Some(EmailAddress::MAX_LEN))
+        .description(Some(description))
+        .examples([example])
+        .build()
 }
 
 impl TryFrom<String> for EmailAddress {
@@ -92,12 +114,6 @@ fn problem(text: &str) -> Option<String> {
     if local.is_empty() {
         return Some(format!("{text:?} needs a name before the @ ({EXAMPLE})"));
     }
-    if local.len() > EmailAddress::MAX_LOCAL_LEN {
-        return Some(format!(
-            "{text:?} has more than {} characters before the @",
-            EmailAddress::MAX_LOCAL_LEN
-        ));
-    }
     if let Some(bad) = local.chars().find(|c| !(is_atext(*c) || *c == '.')) {
         return Some(format!(
             "{text:?} must not contain {bad:?} before the @ ({EXAMPLE})"
@@ -141,6 +157,14 @@ fn problem(text: &str) -> Option<String> {
     {
         return Some(format!(
             "{text:?} needs a domain name after the @, not an IP address ({EXAMPLE})"
+        ));
+    }
+    if labels
+        .last()
+        .is_some_and(|top| !top.starts_with(|c: char| c.is_ascii_alphabetic()))
+    {
+        return Some(format!(
+            "{text:?}: the last part of the domain after the @ must start with a letter"
         ));
     }
     None
@@ -204,7 +228,8 @@ mod tests {
             ("ops@192.0.2.1", "not an IP address"),
             ("ops@-example.net", "start or end with '-'"),
             ("ops@example-.net", "start or end with '-'"),
-            (&format!("{}@example.net", "a".repeat(65)), "more than 64"),
+            ("ops@example.1a", "must start with a letter"),
+            ("ops@example.-a", "start or end with '-'"),
             (&format!("ops@{}.net", "a".repeat(64)), "more than 63"),
             (
                 &format!("ops@{}.net", vec!["a".repeat(60); 5].join(".")),
@@ -219,7 +244,7 @@ mod tests {
 
     #[test]
     fn the_longest_addresses_still_pass() {
-        let local = "a".repeat(EmailAddress::MAX_LOCAL_LEN);
+        let local = "a".repeat(64);
         let label = "b".repeat(EmailAddress::MAX_LABEL_LEN);
         let address = format!("{local}@{label}.net");
         assert!(is_email_address(&address), "{address}");
@@ -248,5 +273,80 @@ mod tests {
         );
         let err = serde_json::from_str::<EmailAddress>("\"ops@localhost\"").expect_err("bad");
         assert!(err.to_string().contains("no full domain"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::*;
+    use crate::domain::pattern_tests::{agree, random_texts};
+
+    /// The pattern plus the schema's `maxLength`, as a validator reads them.
+    fn schema_accepts(text: &str) -> bool {
+        crate::domain::pattern_tests::compile(&EmailAddress::pattern()).is_match(text)
+            && text.chars().count() <= EmailAddress::MAX_LEN
+    }
+
+    #[test]
+    fn the_email_pattern_and_max_length_are_the_parsers_rule() {
+        let long_label = "b".repeat(63);
+        let too_long_label = "b".repeat(64);
+        let longest = format!(
+            "{}@{}.net",
+            "d".repeat(60),
+            vec!["c".repeat(61); 3].join(".")
+        );
+        let too_long = format!("e{longest}");
+        let good_long = format!("ops@{long_label}.net");
+        let bad_label = format!("ops@{too_long_label}.net");
+        let table = [
+            "a@b.c",
+            "ops@example.net",
+            "PBX-Admin@Example.ORG",
+            "first.last+pequod@mail.example.co.uk",
+            "o'brien@example.ie",
+            "x_y-z@sub-domain.example",
+            "ops@123.example",
+            "!#$%&'*+/=?^_`{|}~-@a.b",
+            &good_long,
+            &longest,
+            &too_long,
+            &bad_label,
+            "",
+            "nobody",
+            "ops@",
+            "@example.net",
+            "ops@localhost",
+            "ops@.example.net",
+            "ops@example.net.",
+            "ops@example..net",
+            "a b@example.net",
+            " ops@example.net",
+            "ops@example.net ",
+            "ops@example.net\n",
+            "a@b@example.net",
+            "\"ab\"@example.net",
+            "jörg@example.net",
+            ".ops@example.net",
+            "ops.@example.net",
+            "o..ps@example.net",
+            "ops@exa_mple.net",
+            "ops@192.0.2.1",
+            "ops@-example.net",
+            "ops@example-.net",
+            "ops@example.1a",
+            "ops@example.a1",
+            "ops@example.a-1",
+            "ops@example.-a",
+        ];
+        agree(&EmailAddress::pattern(), is_email_address, []);
+        for text in table {
+            assert_eq!(schema_accepts(text), is_email_address(text), "{text:?}");
+        }
+        for text in random_texts("ab1.@-_ ", 14, 50_000) {
+            assert_eq!(schema_accepts(&text), is_email_address(&text), "{text:?}");
+        }
+        // The API reads the address exactly: white space around it is refused.
+        assert!(EmailAddress::parse_exact(" ops@example.net").is_err());
     }
 }

@@ -51,7 +51,16 @@ pub struct Mail {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct NotificationsPatch {
-    /// The new notification e-mail address.
-    #[cfg_attr(feature = "schema", schema(example = "pbx-admin@example.net"))]
+    /// The new notification e-mail address, exactly as sent (no white space around it).
+    #[serde(deserialize_with = "crate::domain::exact::text::<_, crate::domain::exact::Email>")]
+    #[cfg_attr(feature = "schema", schema(schema_with = email_schema))]
     pub email: String,
+}
+
+#[cfg(feature = "schema")]
+fn email_schema() -> utoipa::openapi::Object {
+    crate::email::email_schema(
+        "The new notification e-mail address.",
+        "pbx-admin@example.net",
+    )
 }

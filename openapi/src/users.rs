@@ -217,6 +217,7 @@ pub struct NewApiToken {
     pub name: AccountName,
     pub role: Role,
     /// Days until it expires: 1 to 3650.
+    #[serde(deserialize_with = "whole_number")]
     #[cfg_attr(feature = "schema", schema(minimum = 1, maximum = 3650))]
     pub expires_in_days: u32,
 }
@@ -234,6 +235,20 @@ impl NewApiToken {
             ),
         }]
     }
+}
+
+/// A whole number, also when written as `30.0` (JSON Schema's integers include it).
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = f64::deserialize(deserializer)?;
+    if number.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&number) {
+        return Err(serde::de::Error::custom(format!(
+            "must be a whole number from 0 to {}, not {number}",
+            u32::MAX
+        )));
+    }
+    // In range and whole, checked above.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(number as u32)
 }
 
 /// A token just created, with its secret: shown this once, stored only as a hash.
@@ -293,5 +308,23 @@ mod tests {
         };
         assert_eq!(token.check()[0].field, "expires_in_days");
         assert!(UserPatch::default().check().is_empty());
+    }
+
+    #[test]
+    fn token_days_are_whole_numbers_however_written() {
+        let read =
+            |json: &str| serde_json::from_str::<NewApiToken>(json).map(|t| t.expires_in_days);
+        assert_eq!(
+            read(r#"{"name":"ci","role":"viewer","expires_in_days":30}"#).ok(),
+            Some(30)
+        );
+        assert_eq!(
+            read(r#"{"name":"ci","role":"viewer","expires_in_days":30.0}"#).ok(),
+            Some(30)
+        );
+        for bad in ["30.5", "-1", "1e20", "\"30\""] {
+            let json = format!(r#"{{"name":"ci","role":"viewer","expires_in_days":{bad}}}"#);
+            assert!(read(&json).is_err(), "{bad}");
+        }
     }
 }

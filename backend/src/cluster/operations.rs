@@ -32,6 +32,11 @@ pub enum ClusterError {
     /// Some fields of the request are invalid; nothing was changed.
     #[error("{} field(s) are invalid", .0.len())]
     Invalid(Vec<FieldError>),
+    /// Every field is well-formed, but this node cannot do what they ask as things are
+    /// (an interface it lacks, an address in use or the master's own); nothing was
+    /// changed. The fields are named so a form can show each message under its field.
+    #[error("{} field(s) cannot be used on this node", .0.len())]
+    Refused(Vec<FieldError>),
     #[error("this node is not in a cluster: run Configure master first")]
     NotInCluster,
     /// Cluster changes are made on the master; `cluster_ip` is where to find it.
@@ -73,6 +78,13 @@ pub enum ClusterError {
 impl ClusterError {
     fn field(field: &str, message: impl Into<String>) -> Self {
         ClusterError::Invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    fn refused(field: &str, message: impl Into<String>) -> Self {
+        ClusterError::Refused(vec![FieldError {
             field: field.into(),
             message: message.into(),
         }])
@@ -133,8 +145,10 @@ impl Operations {
             return Err(ClusterError::AlreadyInCluster { role: node.role });
         }
         let interfaces = crate::netif::list_interfaces().await?;
+        // The body's texts were checked as it was read (a bad one is a 422 before this):
+        // what the rules still refuse is about this node (its interfaces, its address).
         let valid =
-            rules::configure_master(&request, &interfaces).map_err(ClusterError::Invalid)?;
+            rules::configure_master(&request, &interfaces).map_err(ClusterError::Refused)?;
         let cluster_ip = valid.cluster_ip;
         let (telephony_ip, sync_ip) = (IpAddr::V4(valid.telephony_ip), IpAddr::V4(valid.sync_ip));
         if vip::in_use(
@@ -144,7 +158,7 @@ impl Operations {
         )
         .await?
         {
-            return Err(ClusterError::field(
+            return Err(ClusterError::refused(
                 "cluster_ip",
                 format!(
                     "{} is already in use on the telephony network",
@@ -265,7 +279,7 @@ impl Operations {
             .collect::<Vec<_>>()
             .join(" ");
         if key.split_whitespace().take(2).collect::<Vec<_>>().join(" ") == own {
-            return Err(ClusterError::field(
+            return Err(ClusterError::refused(
                 "master_public_key",
                 "this is this node's own key; paste the master's",
             ));
@@ -305,7 +319,8 @@ impl Operations {
             &request.sync_ip,
             &master_addresses(&config.master),
         )
-        .map_err(ClusterError::Invalid)?;
+        // Well-formed (the body was checked as it was read), but the master's own.
+        .map_err(ClusterError::Refused)?;
         let (telephony_ip, sync_ip) = (valid.telephony_ip, valid.sync_ip);
         if let Some(slave) = config
             .slave
@@ -353,7 +368,7 @@ impl Operations {
             .unwrap_or(cached.telephony_ip.to_string());
         let sync = request.sync_ip.unwrap_or(cached.sync_ip.to_string());
         let valid = rules::slave(None, &telephony, &sync, &master_addresses(&config.master))
-            .map_err(ClusterError::Invalid)?;
+            .map_err(ClusterError::Refused)?;
         let (telephony_ip, sync_ip) = (valid.telephony_ip, valid.sync_ip);
         let policy = match (&cached.public_key, replaced) {
             (Some(key), false) => HostKeyPolicy::Pinned(key.clone()),

@@ -15,7 +15,7 @@ use crate::storage::AuditFilter;
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// 1-based page number (default 1).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// Entries per page, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]

@@ -96,9 +96,9 @@ pub async fn me(user: AuthUser) -> web::Json<Me> {
         (status = 200, description = "Changed; a new token for this session", body = LoginResponse),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The bearer token is an API token, which has no password", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Another change of this user's password landed meanwhile; nothing was changed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The current password is wrong or the new one is not acceptable", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The current password is wrong, or the bearer token is an API token, which has no password", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new password is the current one, or another change of this user's password landed meanwhile; nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing, or the new password is too short or too long", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts from this address", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -127,6 +127,13 @@ pub async fn change_password(
             detail: None,
         },
     );
+    if request.reuses_current() {
+        // Well-formed, so not a 422: refused for what the password is now.
+        return Err(ApiError::conflict_on(
+            "new_password",
+            "is the current password; choose another",
+        ));
+    }
     let errors = request.check();
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -143,7 +150,9 @@ pub async fn change_password(
         )
         .await
         .map_err(|err| match err {
-            AuthError::WrongCurrentPassword => ApiError::field("current_password", "is wrong"),
+            AuthError::WrongCurrentPassword => {
+                ApiError::forbidden_on("current_password", "is wrong")
+            }
             other => other.into(),
         })?;
     AuditNote::attach(

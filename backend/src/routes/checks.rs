@@ -60,6 +60,7 @@ pub async fn list_checks(
     params(("id" = String, Path, description = "The check's id, e.g. `disk-usage`")),
     responses(
         (status = 200, description = "The check", body = CheckDetail),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such check", body = Problem, content_type = "application/problem+json"),
     )
@@ -86,6 +87,7 @@ pub async fn get_check(
     params(("id" = String, Path, description = "The check's id, e.g. `disk-usage`")),
     responses(
         (status = 200, description = "The check after this run", body = Check),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such check", body = Problem, content_type = "application/problem+json"),

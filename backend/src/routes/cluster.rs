@@ -42,9 +42,10 @@ pub async fn get_cluster(
     request_body = ConfigureMaster,
     responses(
         (status = 202, description = "The job that configures the master", body = JobAccepted),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This node is already in a cluster", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This node is already in a cluster, or an interface or address this node cannot use (the fields are named)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -85,11 +86,7 @@ pub async fn failover(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let request: ManualFailover = if body.iter().all(u8::is_ascii_whitespace) {
-        ManualFailover::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
+    let request: ManualFailover = crate::extract::optional_json(&body)?;
     let action = if request.force {
         "failover.forced"
     } else {

@@ -30,6 +30,7 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
     params(("access_token" = Option<String>, Query, description = "The bearer token, for clients that cannot set headers")),
     responses(
         (status = 200, description = "The stream of events", content_type = "text/event-stream", body = pequod_api::events::Event),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -74,14 +74,19 @@ pub fn api_v1() -> Scope<
 
 /// The most items a listing (jobs, audit log) answers in one page.
 pub const MAX_PER_PAGE: u32 = 100;
+/// The highest page number a listing accepts (the schemas say so as `maximum`).
+pub const MAX_PAGE: u32 = 1_000_000;
 
-/// A listing's page (1-based, default 1) and page size (default 20, at most
-/// [`MAX_PER_PAGE`]), or the field error naming the one out of range.
+/// A listing's page (1-based, default 1, at most [`MAX_PAGE`]) and page size (default
+/// 20, at most [`MAX_PER_PAGE`]), or the field error naming the one out of range.
 pub fn paging(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32), ApiError> {
     let page = page.unwrap_or(1);
     let per_page = per_page.unwrap_or(20);
-    if page == 0 {
-        return Err(ApiError::field("page", "must be 1 or more"));
+    if page == 0 || page > MAX_PAGE {
+        return Err(ApiError::field(
+            "page",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
     }
     if per_page == 0 || per_page > MAX_PER_PAGE {
         return Err(ApiError::field(

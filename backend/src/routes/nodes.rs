@@ -21,6 +21,7 @@ async fn self_node(state: &AppState) -> Result<Node, ApiError> {
         role: record.role,
         is_self: true,
         public_key: state.public_key.clone(),
+        tls_fingerprint: state.tls_fingerprint.clone(),
         last_heartbeat: None,
         epoch: record.epoch,
         telephony_ip: member.map(|m| m.telephony_ip.to_string()),
@@ -51,6 +52,8 @@ async fn peer_node(state: &AppState) -> Result<Option<Node>, ApiError> {
             .unwrap_or(Role::Standby),
         is_self: false,
         public_key: member.public_key.clone().unwrap_or_default(),
+        // Its certificate is the peer's own business; the heartbeats do not carry it.
+        tls_fingerprint: None,
         last_heartbeat: view.peer_last_heartbeat,
         epoch: peer.map(|p| p.epoch).unwrap_or(0),
         telephony_ip: Some(member.telephony_ip.to_string()),
@@ -170,9 +173,10 @@ pub async fn list_interfaces(_user: AuthUser) -> Result<web::Json<Vec<Interface>
     request_body = PrepareSlave,
     responses(
         (status = 202, description = "The job that prepares this node", body = JobAccepted),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This node is the master", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This node is the master, or the key is its own (the fields are named)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The key is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -52,9 +52,10 @@ pub async fn list_slaves(
     request_body = AddSlave,
     responses(
         (status = 202, description = "The job that adds the slave", body = JobAccepted),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not the master, or a slave is already active", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not the master, a slave is already active, or a name or address is the master's (the fields are named)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -77,6 +78,7 @@ pub async fn add_slave(
     params(("hostname" = String, Path, description = "The slave's host name")),
     responses(
         (status = 202, description = "The job that removes the slave", body = JobAccepted),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such active slave", body = Problem, content_type = "application/problem+json"),
@@ -106,10 +108,11 @@ pub async fn remove_slave(
     request_body(content = Option<ReaddSlave>, description = "New data for a replaced node"),
     responses(
         (status = 202, description = "The job that adds the slave again", body = JobAccepted),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than operator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such cached slave", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not the master, or the slave is active", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not the master, the slave is active, or an address is the master's (the fields are named)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -120,11 +123,7 @@ pub async fn readd_slave(
     hostname: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let request: ReaddSlave = if body.iter().all(u8::is_ascii_whitespace) {
-        ReaddSlave::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
+    let request: ReaddSlave = crate::extract::optional_json(&body)?;
     Ok(super::accepted(
         state.cluster.readd_slave(&hostname, request).await?,
     ))

@@ -157,6 +157,7 @@ pub async fn patch_user(
     params(("username" = String, Path, description = "The user's name")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
@@ -264,6 +265,7 @@ pub async fn create_token(
     params(("name" = String, Path, description = "The token's name")),
     responses(
         (status = 204, description = "Revoked"),
+        (status = 400, description = "The body is not JSON, or a path or query parameter does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),

@@ -16,54 +16,99 @@ fn configure(cluster_ip: &str, telephony: &str, cluster: &str, email: &str) -> s
         "telephony_interface": telephony,
         "cluster_interface": cluster,
         "notification_email": email,
-        "gateways": ["not-an-ip"],
+        "gateways": ["10.77.0.1", "2001:db8::1"],
     })
 }
 
 #[tokio::test]
-async fn configure_master_names_every_bad_field_and_changes_nothing() {
+async fn configure_master_refuses_a_bad_text_by_field_and_changes_nothing() {
     let app = spawn_app().await;
     let token = app.token().await;
+    let good = configure("10.0.0.10/24", "eth0", "eth1", "ops@example.org");
+    for (field, value, expected) in [
+        (
+            "cluster_ip",
+            serde_json::json!("10.0.0.300/24"),
+            "not an IPv4 address",
+        ),
+        ("cluster_ip", serde_json::json!("10.0.0.10"), "prefix"),
+        (
+            "cluster_ip",
+            serde_json::json!("127.0.0.1/8"),
+            "cannot be a cluster IP",
+        ),
+        (
+            "cluster_ip",
+            serde_json::json!(" 10.0.0.10/24"),
+            "not an IPv4 address",
+        ),
+        (
+            "telephony_interface",
+            serde_json::json!("eth/0"),
+            "cannot contain '/'",
+        ),
+        (
+            "cluster_interface",
+            serde_json::json!(""),
+            "choose an interface",
+        ),
+        (
+            "notification_email",
+            serde_json::json!("admin"),
+            "not an e-mail address",
+        ),
+        (
+            "notification_email",
+            serde_json::json!(" ops@example.org"),
+            "spaces",
+        ),
+        (
+            "gateways[1]",
+            serde_json::json!(["10.0.0.1", "not-an-ip"]),
+            "not an IP address",
+        ),
+    ] {
+        let mut body = good.clone();
+        body[field.trim_end_matches("[1]")] = value;
+        let response = app
+            .send_json(Method::POST, "/api/v1/cluster", &token, &body)
+            .await;
+        let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(
+            problem
+                .field_error(field)
+                .is_some_and(|m| m.contains(expected)),
+            "{field}: {problem:?}"
+        );
+    }
+    let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
+    assert_eq!(cluster.mode, ClusterMode::Standalone);
+    let jobs: pequod_api::jobs::JobPage = app.get_json("/api/v1/jobs", &token).await;
+    assert_eq!(jobs.total, 0, "no job was started");
+}
+
+#[tokio::test]
+async fn configure_master_names_what_this_node_lacks_as_a_conflict() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    // Well-formed, but this node has no such interfaces: a 409 that names the fields.
     let response = app
         .send_json(
             Method::POST,
             "/api/v1/cluster",
             &token,
-            &configure("10.0.0.300/24", "nosuch0", "nosuch0", "admin"),
+            &configure("10.0.0.10/24", "nosuch0", "nosuch0", "admin@example.org"),
         )
         .await;
-    let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    for field in [
-        "cluster_ip",
-        "telephony_interface",
-        "cluster_interface",
-        "notification_email",
-        "gateways[0]",
-    ] {
-        assert!(
-            problem.field_error(field).is_some(),
-            "{field} should be named: {problem:?}"
-        );
-    }
+    let problem = read_problem(response, StatusCode::CONFLICT).await;
     assert!(
         problem
             .field_error("telephony_interface")
-            .is_some_and(|m| m.contains("no interface \"nosuch0\""))
+            .is_some_and(|m| m.contains("no interface \"nosuch0\"")),
+        "{problem:?}"
     );
-
-    let response = app
-        .send_json(
-            Method::POST,
-            "/api/v1/cluster",
-            &token,
-            &configure("10.0.0.10", "lo", "lo", "ops@example.org"),
-        )
-        .await;
-    let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(
-        problem
-            .field_error("cluster_ip")
-            .is_some_and(|m| m.contains("prefix")),
+        problem.field_error("cluster_interface").is_some(),
         "{problem:?}"
     );
 
@@ -181,7 +226,8 @@ async fn prepare_slave_needs_a_real_ed25519_key_and_then_trusts_it() {
             &body,
         )
         .await;
-    let problem = read_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Well-formed, but this node's own: a conflict, still named by field.
+    let problem = read_problem(response, StatusCode::CONFLICT).await;
     assert!(
         problem
             .field_error("master_public_key")

@@ -41,6 +41,8 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     settings.server.data_dir = data_dir.to_path_buf();
     settings.server.ui_dir = data_dir.join("no-ui");
     settings.server.shutdown_timeout_secs = 1;
+    // Plain HTTP keeps the suite's client simple; tls.rs tests HTTPS.
+    settings.server.tls = false;
     settings.cluster.ssh_listen = "127.0.0.1:0".into();
     settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
     settings

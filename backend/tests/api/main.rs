@@ -20,4 +20,5 @@ mod password;
 mod services;
 mod serving;
 mod sync;
+mod tls;
 mod users;

@@ -172,7 +172,14 @@ async fn the_address_is_validated_and_stored_on_a_standalone_node() {
     let unchanged: Notifications = app.get_json("/api/v1/notifications", &token).await;
     assert_eq!(unchanged.email, None, "a bad address changes nothing");
 
-    let response = set_address(&app, &token, " ops@example.net ").await;
+    // The API reads the address exactly as sent (the commander trims what is typed).
+    let problem = read_problem(
+        set_address(&app, &token, " ops@example.net ").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(problem.errors[0].field, "email");
+    let response = set_address(&app, &token, ADDRESS).await;
     assert_eq!(response.status(), StatusCode::OK);
     let changed: Notifications = response.json().await.expect("body");
     assert_eq!(changed.email.as_deref(), Some(ADDRESS));

@@ -91,27 +91,33 @@ async fn a_password_change_ends_every_older_token_and_the_new_password_logs_in()
 async fn a_wrong_current_password_or_a_bad_new_one_names_the_field_and_changes_nothing() {
     let app = spawn_app().await;
     let token = app.token().await;
+    // A wrong current password is refused for who asks (403), the current one as the
+    // new one for what it is now (409), a too short one as not well-formed (422).
     let cases = [
         (
             "not the current one",
             NEW_PASSWORD,
+            StatusCode::FORBIDDEN,
             "current_password",
             "wrong",
         ),
-        (ADMIN_PASSWORD, "too short", "new_password", "12 to 1024"),
+        (
+            ADMIN_PASSWORD,
+            "too short",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "new_password",
+            "12 to 1024",
+        ),
         (
             ADMIN_PASSWORD,
             ADMIN_PASSWORD,
+            StatusCode::CONFLICT,
             "new_password",
             "current password",
         ),
     ];
-    for (current, new, field, says) in cases {
-        let problem = read_problem(
-            change(&app, &token, current, new).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    for (current, new, status, field, says) in cases {
+        let problem = read_problem(change(&app, &token, current, new).await, status).await;
         assert!(
             problem.field_error(field).is_some_and(|m| m.contains(says)),
             "{current:?} → {new:?}: {problem:?}"
@@ -161,7 +167,7 @@ async fn guessing_the_current_password_is_rate_limited_like_a_login() {
             change(&app, &token, "a guess at it", NEW_PASSWORD)
                 .await
                 .status(),
-            StatusCode::UNPROCESSABLE_ENTITY
+            StatusCode::FORBIDDEN
         );
     }
     read_problem(
@@ -241,7 +247,7 @@ async fn of_two_changes_at_once_one_wins_and_the_other_changes_nothing() {
     // Checked after the other landed: a wrong current password; checked at the same
     // time: the conditional update refuses it.
     assert!(
-        [StatusCode::CONFLICT, StatusCode::UNPROCESSABLE_ENTITY].contains(&loser_status),
+        [StatusCode::CONFLICT, StatusCode::FORBIDDEN].contains(&loser_status),
         "{loser_status}"
     );
     let fresh: LoginResponse = winner_answer.json().await.unwrap();

@@ -79,6 +79,9 @@ async fn a_method_a_known_path_lacks_is_405_with_allow_and_an_unknown_path_404()
         (reqwest::Method::DELETE, "/api/v1/jobs/7", "GET"),
         (reqwest::Method::GET, "/api/v1/slaves/node2", "DELETE"),
         (reqwest::Method::PATCH, "/api/v1/auth/login", "POST"),
+        // Outside /api too: not the commander's page.
+        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::TRACE, "/metrics", "GET"),
     ] {
         let response = app
             .client
