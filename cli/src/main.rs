@@ -178,9 +178,9 @@ enum SlavesCommand {
     Add {
         hostname: types::Hostname,
         #[arg(long)]
-        telephony_ip: types::AddSlaveTelephonyIp,
+        telephony_ip: std::net::IpAddr,
         #[arg(long)]
-        sync_ip: types::AddSlaveSyncIp,
+        sync_ip: std::net::IpAddr,
         #[arg(long)]
         no_wait: bool,
     },
@@ -194,9 +194,9 @@ enum SlavesCommand {
     Readd {
         hostname: types::Hostname,
         #[arg(long)]
-        telephony_ip: Option<types::ReaddSlaveTelephonyIp>,
+        telephony_ip: Option<std::net::IpAddr>,
         #[arg(long)]
-        sync_ip: Option<types::ReaddSlaveSyncIp>,
+        sync_ip: Option<std::net::IpAddr>,
         #[arg(long)]
         no_wait: bool,
     },
@@ -435,6 +435,11 @@ async fn tokens(api: &Client, command: TokensCommand, out: Output) -> Result<()>
             })
         }
     }
+}
+
+/// An address clap has read, as the contract's address type (which reads the same).
+fn address<T: TryFrom<String, Error: std::fmt::Display>>(ip: std::net::IpAddr) -> Result<T> {
+    T::try_from(ip.to_string()).map_err(|e| anyhow!("{ip}: {e}"))
 }
 
 /// A new password: the first line of standard input, or typed twice on a terminal.
@@ -833,8 +838,8 @@ async fn slaves(api: &Client, command: SlavesCommand, out: Output) -> Result<()>
         } => {
             let body = types::AddSlave {
                 hostname,
-                telephony_ip,
-                sync_ip,
+                telephony_ip: address(telephony_ip)?,
+                sync_ip: address(sync_ip)?,
             };
             let accepted = call(api.add_slave(&body).await).await?;
             job_started(api, accepted, no_wait, out).await
@@ -850,8 +855,8 @@ async fn slaves(api: &Client, command: SlavesCommand, out: Output) -> Result<()>
             no_wait,
         } => {
             let body = types::ReaddSlave {
-                telephony_ip,
-                sync_ip,
+                telephony_ip: telephony_ip.map(address).transpose()?,
+                sync_ip: sync_ip.map(address).transpose()?,
             };
             let accepted = call(api.readd_slave(&hostname, Some(&body)).await).await?;
             job_started(api, accepted, no_wait, out).await

@@ -171,8 +171,10 @@ fn pequodctl_shows_both_nodes_and_a_failover_moves_the_cluster_ip() {
         "",
     );
     assert!(!out.status.success(), "{}", show(&out));
+    // Refused before any request, naming the option and what is wrong with it.
+    let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("telephony_ip"),
+        said.contains("--telephony-ip") && said.contains("invalid IP address"),
         "the field is named:\n{}",
         show(&out)
     );

@@ -71,6 +71,23 @@ fn split_error(error: &ApiError, fields: &[&str]) -> (FieldErrors, Option<String
     (errors, (!lines.is_empty()).then(|| lines.join("; ")))
 }
 
+/// An add form's error: a 409 can only be the name clashing with one there, so it goes
+/// under `name_field`; anything else as [`split_error`] places it.
+fn add_form_error(
+    error: &ApiError,
+    name_field: &str,
+    fields: &[&str],
+) -> (FieldErrors, Option<String>) {
+    match error {
+        ApiError::Problem(problem) if problem.status == 409 => {
+            let mut found = FieldErrors::default();
+            found.push(name_field, problem.message());
+            (found, None)
+        }
+        other => split_error(other, fields),
+    }
+}
+
 /// A `<select>` of the three roles, with its error below it.
 fn role_select(
     id: String,
@@ -459,14 +476,9 @@ fn AddUserForm(
                     ))));
                     users.refetch();
                 }
-                // Only the name can clash with what is there.
-                Err(ApiError::Problem(problem)) if problem.status == 409 => {
-                    let mut found = FieldErrors::default();
-                    found.push("username", problem.message());
-                    errors.set(found);
-                }
                 Err(e) => {
-                    let (fields, other) = split_error(&e, &["username", "password", "role"]);
+                    let (fields, other) =
+                        add_form_error(&e, "username", &["username", "password", "role"]);
                     errors.set(fields);
                     outcome.set(other.map(Err));
                 }
@@ -717,14 +729,9 @@ fn NewTokenForm(
                     created.set(Some(new));
                     tokens.refetch();
                 }
-                // Only the name can clash with what is there.
-                Err(ApiError::Problem(problem)) if problem.status == 409 => {
-                    let mut found = FieldErrors::default();
-                    found.push("name", problem.message());
-                    errors.set(found);
-                }
                 Err(e) => {
-                    let (fields, other) = split_error(&e, &["name", "role", "expires_in_days"]);
+                    let (fields, other) =
+                        add_form_error(&e, "name", &["name", "role", "expires_in_days"]);
                     errors.set(fields);
                     outcome.set(other.map(Err));
                 }
