@@ -118,7 +118,8 @@ impl Browser {
 
     /// A browser that accepts a server certificate it cannot verify only when its
     /// public key is this one: `spki_sha256_base64` is the base64 of the SHA-256 of the
-    /// certificate's SubjectPublicKeyInfo DER. Any other certificate error still fails.
+    /// certificate's SubjectPublicKeyInfo DER (several: comma-separated). Any other
+    /// certificate error still fails.
     pub async fn start_pinning(spki_sha256_base64: &str) -> Result<Self> {
         Self::launch(&[format!(
             "--ignore-certificate-errors-spki-list={spki_sha256_base64}"
@@ -511,8 +512,8 @@ fn free_port() -> Result<u16> {
 /// Lets the host's browser reach a lab node's API, which listens on 127.0.0.1 inside the
 /// node's network namespace: listens on a free host loopback port and, per connection,
 /// opens the upstream connection from a thread that joined the namespace (a socket keeps
-/// its namespace afterwards), then copies bytes both ways. Dropping it stops listening
-/// and cuts the open connections.
+/// its namespace afterwards), then copies bytes both ways: the TLS session is the
+/// browser's with the node. Dropping it stops listening and cuts the open connections.
 pub struct Forwarder {
     port: u16,
     stop: Arc<AtomicBool>,
@@ -545,9 +546,9 @@ impl Forwarder {
         })
     }
 
-    /// `http://127.0.0.1:<port>` followed by `path`.
+    /// `https://127.0.0.1:<port>` followed by `path` (the lab's nodes serve HTTPS).
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("https://127.0.0.1:{}{path}", self.port)
     }
 }
 

@@ -1,21 +1,29 @@
 //! Pequod nodes in the lab: each node namespace runs its own `pequod` (the real
 //! binary, as a separate process) with its own data dir and Kamailio as the managed
-//! SIP service. The tests drive them through their REST API from inside the namespaces.
+//! SIP service. The tests drive them through their REST API from inside the namespaces,
+//! over HTTPS, trusting each node's own self-signed certificate by its fingerprint, as
+//! an admin pins it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use crate::arp::{ArpWatch, Mac};
 use crate::lab::{Lab, Ns};
 
 pub const ADMIN_PASSWORD: &str = "lab admin password";
 pub const API_PORT: u16 = 8080;
+/// The self-signed certificate a node makes in its data dir on its first start
+/// (backend/src/tls.rs `CERT_FILE`).
+const CERT_FILE: &str = "tls_cert.pem";
 /// Generous: a loaded CI machine must not turn a correct failover into a failure.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -145,6 +153,9 @@ pub struct LabCluster {
     binary: PathBuf,
     pids: Mutex<Vec<(Ns, u32)>>,
     tokens: Mutex<Vec<(Ns, String)>>,
+    /// Each node's certificate as read at its last start: the only one its requests
+    /// trust. It changes only when the node's data dir is made anew.
+    certificates: Mutex<Vec<(Ns, CertificateDer<'static>)>>,
     /// More TOML for every node's settings (e.g. a `[mail]` section).
     extra_config: Mutex<String>,
     /// Nodes whose machine died: their links come up again on the next start.
@@ -189,6 +200,7 @@ impl LabCluster {
             lab,
             pids: Mutex::new(Vec::new()),
             tokens: Mutex::new(Vec::new()),
+            certificates: Mutex::new(Vec::new()),
             extra_config: Mutex::new(String::new()),
             dead_machines: Mutex::new(Vec::new()),
             database: std::sync::atomic::AtomicBool::new(false),
@@ -347,6 +359,53 @@ impl LabCluster {
         Ok(self.lab.dir()?.join(format!("pequod-{}", ns.role())))
     }
 
+    /// The node's data dir, where it keeps its identity, keys and certificate.
+    fn data_dir(&self, ns: Ns) -> Result<PathBuf> {
+        Ok(self.node_dir(ns)?.join("data"))
+    }
+
+    /// The certificate the node serves, as the lab pinned it at the node's last start.
+    pub fn tls_certificate(&self, ns: Ns) -> Result<CertificateDer<'static>> {
+        self.certificates
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .iter()
+            .find(|(n, _)| *n == ns)
+            .map(|(_, cert)| cert.clone())
+            .with_context(|| format!("no certificate of {ns} is known: start it first"))
+    }
+
+    /// The node's certificate file in its data dir: the whole chain of trust a client
+    /// needs for the node's self-signed certificate.
+    pub fn tls_certificate_file(&self, ns: Ns) -> Result<PathBuf> {
+        Ok(self.data_dir(ns)?.join(CERT_FILE))
+    }
+
+    /// SHA-256 of the node's certificate as `GET /api/v1/nodes/self` shows it in
+    /// `tls_fingerprint` (what `pequodctl --fingerprint` takes).
+    pub fn tls_fingerprint(&self, ns: Ns) -> Result<String> {
+        let digest = sha2::Sha256::digest(self.tls_certificate(ns)?.as_ref());
+        Ok(pequodctl::tls::show_fingerprint(&digest))
+    }
+
+    /// The pin of the node's key for Chromium's `--ignore-certificate-errors-spki-list`:
+    /// base64 of the SHA-256 of its certificate's SubjectPublicKeyInfo DER.
+    pub fn spki_pin(&self, ns: Ns) -> Result<String> {
+        use base64::Engine as _;
+        let cert = self.tls_certificate(ns)?;
+        let parsed = webpki::EndEntityCert::try_from(&cert)
+            .map_err(|e| anyhow::anyhow!("parsing the certificate of {ns}: {e:?}"))?;
+        let spki = parsed.subject_public_key_info();
+        Ok(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(spki.as_ref())))
+    }
+
+    /// The node's certificate file, once the node has written it whole: until then the
+    /// reason it is not there yet.
+    fn read_certificate(&self, ns: Ns) -> Result<Result<CertificateDer<'static>, String>> {
+        let path = self.tls_certificate_file(ns)?;
+        Ok(CertificateDer::from_pem_file(&path).map_err(|e| format!("{}: {e}", path.display())))
+    }
+
     pub fn log_path(&self, ns: Ns) -> Result<PathBuf> {
         Ok(self.lab.dir()?.join(format!("pequod-{}.log", ns.role())))
     }
@@ -395,8 +454,6 @@ impl LabCluster {
         let config = format!(
             r#"[server]
 listen = "0.0.0.0:{API_PORT}"
-# The lab's clients (ureq, the browser's forwarder) speak plain HTTP for now.
-tls = false
 data_dir = "{data}"
 ui_dir = "{ui}"
 
@@ -421,7 +478,7 @@ retry_interval_secs = 1
 timeout_secs = 1
 max_attempts = 2
 "#,
-            data = dir.join("data").display(),
+            data = self.data_dir(ns)?.display(),
             // The built commander, for the browser tests (none built: the API still works).
             ui = crate::browser::ui_dir().display(),
             cfg = kamailio_cfg.display(),
@@ -529,13 +586,37 @@ retry_max_ms = 1000
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
             .push((ns, pid));
+        // The node writes its certificate (kept from an earlier start, else made now)
+        // before it listens: pinned as soon as it is there, whole.
         let deadline = Instant::now() + DEADLINE;
+        let mut pinned = false;
+        let mut last = String::new();
         loop {
-            if self.request(ns, "GET", "/healthz", None, None).is_ok() {
-                return Ok(pid);
+            if !pinned {
+                match self.read_certificate(ns)? {
+                    Ok(cert) => {
+                        let mut certificates = self
+                            .certificates
+                            .lock()
+                            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+                        certificates.retain(|(n, _)| *n != ns);
+                        certificates.push((ns, cert));
+                        pinned = true;
+                    }
+                    Err(missing) => last = missing,
+                }
+            }
+            if pinned {
+                match self.request(ns, "GET", "/healthz", None, None) {
+                    Ok(_) => return Ok(pid),
+                    Err(e) => last = format!("{e:#}"),
+                }
             }
             if !self.lab.is_running(pid) || Instant::now() > deadline {
-                bail!("pequod in {ns} did not start; log:\n{}", self.log_tail(ns));
+                bail!(
+                    "pequod in {ns} did not start ({last}); log:\n{}",
+                    self.log_tail(ns)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -672,13 +753,16 @@ retry_max_ms = 1000
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<(u16, Value)> {
-        let url = format!("http://127.0.0.1:{API_PORT}{path}");
+        let url = format!("https://127.0.0.1:{API_PORT}{path}");
+        let pin: [u8; 32] = sha2::Sha256::digest(self.tls_certificate(ns)?.as_ref()).into();
+        let tls = Arc::new(pequodctl::tls::client_config(Some(pin))?);
         let method = method.to_string();
         let token = token.map(str::to_string);
         let body = body.cloned();
         self.lab.in_netns(ns, move || -> Result<(u16, Value)> {
             let agent = ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(30))
+                .tls_config(tls)
                 .build();
             let mut request = agent.request(&method, &url);
             if let Some(token) = &token {

@@ -38,7 +38,16 @@ async fn in_browser(
     cluster: &LabCluster,
     test: impl AsyncFnOnce(&Browser) -> Result<()>,
 ) {
-    let browser = Browser::start().await.expect("the browser starts");
+    // Each started node's own certificate, pinned by its key: the browser trusts
+    // exactly these, as an admin's would after accepting them.
+    let pins: Vec<String> = [Ns::Node1, Ns::Node2]
+        .into_iter()
+        .filter_map(|ns| cluster.spki_pin(ns).ok())
+        .collect();
+    assert!(!pins.is_empty(), "no node of the lab was started");
+    let browser = Browser::start_pinning(&pins.join(","))
+        .await
+        .expect("the browser starts");
     let outcome = test(&browser).await;
     let screenshot = browser.screenshot(name).await;
     let closed = browser.close().await;

@@ -5,12 +5,13 @@
 //! works with an API token. Both run from the phone's namespace (an admin's machine on
 //! the telephony LAN) against a node in the lab: the fuzzer's requests (Configure
 //! master with made-up interfaces, Prepare slave, test mails) stay inside namespaces
-//! the test made.
+//! the test made. Both trust exactly the node's own self-signed certificate: it is their
+//! only CA, and the phone knows the node by the name the certificate carries.
 
 // Tests may fail loudly: that is what they are for.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use pequod_e2e::cluster::{ADMIN_PASSWORD, API_PORT, LabCluster, python_tool};
@@ -22,11 +23,39 @@ fn committed_document() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json")
 }
 
-fn node_url() -> String {
+/// The phone's name for a node, in its own `/etc/hosts` (`ip netns exec` binds
+/// `/etc/netns/<namespace>/hosts` over it), as an admin's machine resolves an
+/// appliance; removed when dropped.
+struct PhoneHosts {
+    dir: PathBuf,
+}
+
+impl Drop for PhoneHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts node1 and returns its HTTPS URL by the name its certificate carries (its
+/// host name at its first start), the phone's name for it, and the certificate file.
+fn start_node(cluster: &LabCluster) -> (String, PhoneHosts, PathBuf) {
+    cluster.start(Ns::Node1).unwrap();
+    let node = cluster.get(Ns::Node1, "/api/v1/nodes/self").unwrap();
+    let name = node["hostname"].as_str().unwrap().to_string();
     let ip = Ns::Node1
         .telephony_ip()
         .expect("node1 has a telephony address");
-    format!("http://{ip}:{API_PORT}")
+    let hosts = PhoneHosts {
+        dir: Path::new("/etc/netns").join(cluster.lab.ns(Ns::Phone)),
+    };
+    std::fs::create_dir_all(&hosts.dir).unwrap();
+    std::fs::write(
+        hosts.dir.join("hosts"),
+        format!("127.0.0.1 localhost\n{ip} {name}\n"),
+    )
+    .unwrap();
+    let cert = cluster.tls_certificate_file(Ns::Node1).unwrap();
+    (format!("https://{name}:{API_PORT}"), hosts, cert)
 }
 
 fn show(output: &Output) -> String {
@@ -59,7 +88,7 @@ fn the_fuzzer_finds_no_request_answered_against_the_document() {
     }
     let schemathesis = python_tool("schemathesis").unwrap();
     let cluster = LabCluster::new("fuzz").unwrap();
-    cluster.start(Ns::Node1).unwrap();
+    let (url, _hosts, cert) = start_node(&cluster);
     let token = api_token(&cluster, "schemathesis-run", "admin");
     let work = tempfile::tempdir().unwrap();
     // A fixed seed and no example database: the same requests on every run, so a
@@ -69,7 +98,9 @@ fn the_fuzzer_finds_no_request_answered_against_the_document() {
         .command(Ns::Phone, &schemathesis)
         .arg("run")
         .arg(committed_document())
-        .args(["--url", &node_url()])
+        .args(["--url", &url])
+        .arg("--tls-verify")
+        .arg(&cert)
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "all"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
@@ -138,8 +169,9 @@ fn a_python_client_generated_from_the_document_logs_in_and_reads_the_cluster() {
     );
 
     let cluster = LabCluster::new("pyclient").unwrap();
-    cluster.start(Ns::Node1).unwrap();
+    let (url, _hosts, cert) = start_node(&cluster);
     let script = r#"
+import ssl
 import sys
 from pequod_client import AuthenticatedClient, Client
 from pequod_client.api.auth import login, me
@@ -148,20 +180,24 @@ from pequod_client.api.users import create_token
 from pequod_client.models import (AccessRole, Cluster, CreatedApiToken, LoginRequest,
     LoginResponse, Me, NewApiToken, PrincipalKind, Problem)
 
-url, password = sys.argv[1], sys.argv[2]
-anonymous = Client(base_url=url, raise_on_unexpected_status=True)
+url, password, cert = sys.argv[1], sys.argv[2], sys.argv[3]
+# The node's own certificate is the only one trusted, its name checked too.
+tls = ssl.create_default_context(cafile=cert)
+anonymous = Client(base_url=url, verify_ssl=tls, raise_on_unexpected_status=True)
 refused = login.sync(client=anonymous, body=LoginRequest(username="admin", password="wrong"))
 assert isinstance(refused, Problem) and refused.status == 401, refused
 session = login.sync(client=anonymous, body=LoginRequest(username="admin", password=password))
 assert isinstance(session, LoginResponse), session
-admin = AuthenticatedClient(base_url=url, token=session.token, raise_on_unexpected_status=True)
+admin = AuthenticatedClient(base_url=url, token=session.token, verify_ssl=tls,
+    raise_on_unexpected_status=True)
 state = get_cluster.sync(client=admin)
 assert isinstance(state, Cluster), state
 print("cluster", state.mode.value, state.role.value, state.lamp.value)
 created = create_token.sync(client=admin, body=NewApiToken(
     name="python-script", role=AccessRole.VIEWER, expires_in_days=7))
 assert isinstance(created, CreatedApiToken), created
-scripted = AuthenticatedClient(base_url=url, token=created.secret, raise_on_unexpected_status=True)
+scripted = AuthenticatedClient(base_url=url, token=created.secret, verify_ssl=tls,
+    raise_on_unexpected_status=True)
 who = me.sync(client=scripted)
 assert isinstance(who, Me), who
 print("token", who.username, who.role.value, who.kind.value)
@@ -173,8 +209,9 @@ print("cluster by token", again.mode.value)
         .lab
         .command(Ns::Phone, &python)
         .arg("check.py")
-        .arg(node_url())
+        .arg(&url)
         .arg(ADMIN_PASSWORD)
+        .arg(&cert)
         .current_dir(work.path())
         .output()
         .unwrap();

@@ -29,8 +29,14 @@ impl Ctl<'_> {
             .cluster
             .lab
             .command(Ns::Phone, pequodctl_binary().unwrap());
+        // As an admin would: the node's own address and its certificate's fingerprint.
+        let fingerprint = self
+            .cluster
+            .tls_fingerprint(node)
+            .expect("the node was started");
         cmd.arg("--url")
-            .arg(format!("http://{ip}:{API_PORT}"))
+            .arg(format!("https://{ip}:{API_PORT}"))
+            .args(["--fingerprint", &fingerprint])
             .args(args)
             .env("XDG_CONFIG_HOME", self.config.path())
             .env_remove("PEQUOD_URL")
@@ -108,6 +114,15 @@ fn pequodctl_shows_both_nodes_and_a_failover_moves_the_cluster_ip() {
     let cluster = LabCluster::new("pequodctl").expect("the lab builds");
     cluster.start(Ns::Node1).unwrap();
     cluster.start(Ns::Node2).unwrap();
+    // The pin the lab read from each node's data dir is the fingerprint the node shows.
+    for node in [Ns::Node1, Ns::Node2] {
+        let shown = cluster.get(node, "/api/v1/nodes/self").unwrap();
+        assert_eq!(
+            shown["tls_fingerprint"].as_str(),
+            Some(cluster.tls_fingerprint(node).unwrap().as_str()),
+            "{node}: {shown}"
+        );
+    }
     cluster.configure_master(Ns::Node1).unwrap();
     cluster.pair(Ns::Node1, Ns::Node2).unwrap();
     let ctl = Ctl {
