@@ -58,6 +58,8 @@ pub enum AuthError {
     EndedToken,
     #[error("the bearer token's user was deleted")]
     DeletedUser,
+    #[error("the API token's maker was deleted; an admin can create a new one")]
+    MakerGone,
     #[error("{0}")]
     Forbidden(String),
     #[error("wrong username or password")]
@@ -144,17 +146,51 @@ impl Principal {
 /// What the service knows of every account, reloaded from the store on each change.
 #[derive(Default)]
 struct Accounts {
-    /// Each user's token generation and role.
-    users: HashMap<String, (u64, Role)>,
+    users: HashMap<String, UserEntry>,
     /// API tokens by the hash of their secret.
     tokens: HashMap<String, TokenEntry>,
+}
+
+struct UserEntry {
+    generation: u64,
+    role: Role,
+    created_at: DateTime<Utc>,
 }
 
 struct TokenEntry {
     name: String,
     role: Role,
+    /// The user who made it: the token never does more than that user may now.
+    created_by: String,
+    created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
+}
+
+impl Accounts {
+    /// The principal of the API token with this secret hash: unknown once revoked,
+    /// refused once expired or once the user who made it is gone (a user made later
+    /// under that name is another), and never above its maker's role now.
+    fn api_token(&self, hash: &str) -> Result<Principal, AuthError> {
+        let entry = self.tokens.get(hash).ok_or(AuthError::InvalidToken)?;
+        if entry.expires_at <= Utc::now() {
+            return Err(AuthError::ExpiredToken);
+        }
+        let maker = self
+            .users
+            .get(&entry.created_by)
+            .filter(|maker| maker.created_at <= entry.created_at)
+            .ok_or(AuthError::MakerGone)?;
+        Ok(Principal {
+            name: entry.name.clone(),
+            role: entry.role.min(maker.role),
+            kind: PrincipalKind::ApiToken,
+            expires_at: entry.expires_at,
+            proof: Proof::ApiToken {
+                hash: hash.to_string(),
+            },
+        })
+    }
 }
 
 /// How often an API token's last use is written to the store, at most.
@@ -169,6 +205,9 @@ pub struct AuthService {
     accounts: Arc<RwLock<Accounts>>,
     /// Serialises reloads, so an older read never replaces a newer one.
     reloading: Arc<tokio::sync::Mutex<()>>,
+    /// Set while the last reload failed (every token is refused then); the next login
+    /// tries again.
+    stale: Arc<std::sync::atomic::AtomicBool>,
     /// Counts account changes, so long-lived streams check their token again at once.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -186,6 +225,7 @@ impl AuthService {
             )),
             accounts: Arc::default(),
             reloading: Arc::default(),
+            stale: Arc::default(),
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
@@ -202,8 +242,8 @@ impl AuthService {
             Proof::Login { generation } => accounts
                 .users
                 .get(&principal.name)
-                .is_some_and(|(current, _)| current == generation),
-            Proof::ApiToken { hash } => accounts.tokens.contains_key(hash),
+                .is_some_and(|user| user.generation == *generation),
+            Proof::ApiToken { hash } => accounts.api_token(hash).is_ok(),
         }
     }
 
@@ -213,29 +253,52 @@ impl AuthService {
     }
 
     /// Loads every user and API token from the store: at start, and after each change.
+    /// When the store cannot be read, every token is refused until a reload succeeds:
+    /// what was known may be a deleted user's or a revoked token's.
     pub async fn reload(&self, store: &dyn Store) -> Result<(), AuthError> {
         let _one_at_a_time = self.reloading.lock().await;
-        let users = store.list_users().await?;
-        let tokens = store.list_api_tokens().await?;
+        let read = async {
+            Ok::<_, StorageError>((store.list_users().await?, store.list_api_tokens().await?))
+        };
+        let (users, tokens) = match read.await {
+            Ok(read) => read,
+            Err(err) => {
+                *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = Accounts::default();
+                self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+                self.changes.send_modify(|n| *n = n.wrapping_add(1));
+                tracing::error!(error = %err, "the users could not be read; every token is refused until they are");
+                return Err(err.into());
+            }
+        };
+        self.stale.store(false, std::sync::atomic::Ordering::SeqCst);
         {
             let mut accounts = self.accounts.write().unwrap_or_else(|p| p.into_inner());
             let known_uses: HashMap<String, Option<DateTime<Utc>>> = accounts
                 .tokens
-                .values()
-                .map(|t| (t.name.clone(), t.last_used_at))
+                .iter()
+                .map(|(hash, t)| (hash.clone(), t.last_used_at))
                 .collect();
             accounts.users = users
                 .into_iter()
-                .map(|u| (u.username, (u.token_generation, u.role)))
+                .map(|u| {
+                    let entry = UserEntry {
+                        generation: u.token_generation,
+                        role: u.role,
+                        created_at: u.created_at,
+                    };
+                    (u.username, entry)
+                })
                 .collect();
             accounts.tokens = tokens
                 .into_iter()
                 .map(|t| {
-                    let known = known_uses.get(&t.name).copied().flatten();
+                    let known = known_uses.get(&t.secret_hash).copied().flatten();
                     let entry = TokenEntry {
                         last_used_at: t.last_used_at.max(known),
                         name: t.name,
                         role: t.role,
+                        created_by: t.created_by,
+                        created_at: t.created_at,
                         expires_at: t.expires_at,
                     };
                     (t.secret_hash, entry)
@@ -252,7 +315,7 @@ impl AuthService {
             .unwrap_or_else(|p| p.into_inner())
             .users
             .get(username)
-            .map(|(generation, _)| *generation)
+            .map(|user| user.generation)
             .unwrap_or(0)
     }
 
@@ -353,6 +416,9 @@ impl AuthService {
         if let Some(ip) = client {
             self.limiter.check(ip)?;
         }
+        if self.stale.load(std::sync::atomic::Ordering::SeqCst) {
+            self.reload(store).await?;
+        }
         // The generation before the password is checked: a change that lands while
         // this login is checked ends the token it is about to get.
         let generation = self.generation(username);
@@ -412,37 +478,28 @@ impl AuthService {
                 _ => AuthError::InvalidToken,
             })?;
         let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
-        let (generation, role) = *accounts
+        let user = accounts
             .users
             .get(&claims.sub)
             .ok_or(AuthError::DeletedUser)?;
-        if claims.generation != generation {
+        // A user made again under a deleted one's name starts at a higher generation.
+        if claims.generation != user.generation {
             return Err(AuthError::EndedToken);
         }
         Ok(Principal {
             expires_at: claims.expires_at(),
-            name: claims.sub,
-            role,
+            role: user.role,
             kind: PrincipalKind::User,
-            proof: Proof::Login { generation },
+            proof: Proof::Login {
+                generation: user.generation,
+            },
+            name: claims.sub,
         })
     }
 
     fn verify_api_token(&self, secret: &str) -> Result<Principal, AuthError> {
-        let hash = secret_hash(secret);
         let accounts = self.accounts.read().unwrap_or_else(|p| p.into_inner());
-        // A revoked token is simply unknown.
-        let entry = accounts.tokens.get(&hash).ok_or(AuthError::InvalidToken)?;
-        if entry.expires_at <= Utc::now() {
-            return Err(AuthError::ExpiredToken);
-        }
-        Ok(Principal {
-            name: entry.name.clone(),
-            role: entry.role,
-            kind: PrincipalKind::ApiToken,
-            expires_at: entry.expires_at,
-            proof: Proof::ApiToken { hash },
-        })
+        accounts.api_token(&secret_hash(secret))
     }
 }
 

@@ -157,6 +157,7 @@ impl ResponseError for ApiError {
             | ApiError::Auth(AuthError::ExpiredToken)
             | ApiError::Auth(AuthError::EndedToken)
             | ApiError::Auth(AuthError::DeletedUser)
+            | ApiError::Auth(AuthError::MakerGone)
             | ApiError::Auth(AuthError::InvalidCredentials) => StatusCode::UNAUTHORIZED,
             ApiError::Auth(AuthError::Forbidden(_)) => StatusCode::FORBIDDEN,
             ApiError::Auth(AuthError::WrongCurrentPassword) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -185,7 +186,8 @@ impl ResponseError for ApiError {
             | ApiError::Auth(AuthError::InvalidToken)
             | ApiError::Auth(AuthError::ExpiredToken)
             | ApiError::Auth(AuthError::EndedToken)
-            | ApiError::Auth(AuthError::DeletedUser) => {
+            | ApiError::Auth(AuthError::DeletedUser)
+            | ApiError::Auth(AuthError::MakerGone) => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"pequod\""),

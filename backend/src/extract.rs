@@ -41,7 +41,8 @@ principal_with_role!(
     Role::Viewer
 );
 principal_with_role!(
-    /// An operator or admin: failover, the slave's wizards, checks, acknowledging.
+    /// An operator or admin: failover, Add slave, Remove slave, Add again, running checks,
+    /// acknowledging jobs.
     OperatorUser,
     Role::Operator
 );

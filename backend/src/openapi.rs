@@ -15,10 +15,10 @@ use crate::routes;
         title = "Pequod",
         description = "High-availability cluster manager for PBX appliances. Every call below \
             `/api/v1` except the login needs `Authorization: Bearer <token>`: a login's token \
-            or an API token. Reading needs the `viewer` role, failover and the slave's wizards \
-            `operator`, configuration, users and tokens `admin`; a lower role gets 403. Long \
-            operations answer `202 Accepted` with a job; errors are \
-            `application/problem+json` (RFC 9457).",
+            or an API token. Reading needs the `viewer` role; failover, Add slave, Remove \
+            slave and Add again `operator`; configuration (Prepare slave included), users and \
+            tokens `admin`; a lower role gets 403. Long operations answer `202 Accepted` with \
+            a job; errors are `application/problem+json` (RFC 9457).",
         license(name = "Apache-2.0")
     ),
     components(schemas(pequod_api::Problem, pequod_api::FieldError, pequod_api::events::Event)),

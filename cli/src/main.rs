@@ -138,7 +138,7 @@ enum UsersCommand {
     /// terminal).
     Add {
         username: types::AccountName,
-        /// viewer (reads), operator (also failover and the slave's wizards) or admin.
+        /// viewer (reads), operator (also failover, add/remove/re-add slave) or admin.
         #[arg(long)]
         role: types::AccessRole,
     },
@@ -239,30 +239,40 @@ async fn run(cli: Cli) -> Result<()> {
         .unwrap_or_else(|| "https://127.0.0.1:8080".into());
     let url = url.trim_end_matches('/').to_string();
     let out = Output { json: cli.json };
-    // The pin given now, else the one kept with the login to this URL.
-    let pin = match &cli.fingerprint {
-        Some(text) => Some(pequodctl::tls::parse_fingerprint(text)?),
-        None => kept
-            .as_ref()
+    // The pin given now; API calls fall back on the one kept with the login to this
+    // URL (a broken kept one is an error only there, not for `login` and `logout`).
+    let given = cli
+        .fingerprint
+        .as_deref()
+        .map(pequodctl::tls::parse_fingerprint)
+        .transpose()?;
+    let kept_pin = || {
+        kept.as_ref()
             .ok()
             .and_then(|k| k.as_ref())
             .filter(|k| k.url == url)
             .and_then(|k| k.fingerprint.as_deref())
             .map(pequodctl::tls::parse_fingerprint)
-            .transpose()?,
+            .transpose()
     };
     match cli.command {
         Command::Login {
             user,
             password_stdin,
-        } => login(&url, pin, &user, password_stdin, out).await,
+        } => login(&url, given, &user, password_stdin, out).await,
         Command::Logout => {
             session::forget()?;
             out.show(&serde_json::json!({ "logged_out": true }), || {
                 println!("Logged out.")
             })
         }
-        Command::Api(command) => api_command(&authorised(&url, pin, kept)?, command, out).await,
+        Command::Api(command) => {
+            let pin = match given {
+                Some(pin) => Some(pin),
+                None => kept_pin()?,
+            };
+            api_command(&authorised(&url, pin, kept)?, command, out).await
+        }
     }
 }
 

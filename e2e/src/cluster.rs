@@ -745,7 +745,8 @@ retry_max_ms = 1000
             .map(|(_, p)| *p)
     }
 
-    fn request(
+    /// A call on a node with the given bearer token (or none): status and JSON body.
+    pub fn request(
         &self,
         ns: Ns,
         method: &str,

@@ -194,7 +194,8 @@ pub const TOKEN_MAX_DAYS: u32 = 3650;
 pub struct ApiToken {
     pub name: AccountName,
     pub role: Role,
-    /// The admin who created it.
+    /// The user who made it; the token never does more than that user may now, and
+    /// ends when that user is deleted.
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

@@ -120,6 +120,7 @@ pub async fn get_self(
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The node is in a cluster: its host name cannot change", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -6,7 +6,10 @@ use pequod_api::users::{
     ApiTokenList, CreatedApiToken, NewApiToken, NewUser, User, UserList, UserPatch,
 };
 
+use pequod_api::auth::PrincipalKind;
+
 use crate::audit::AuditNote;
+use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::extract::{AdminUser, ValidJson};
 use crate::state::AppState;
@@ -208,9 +211,11 @@ pub async fn list_tokens(
 
 /// Create an API token.
 ///
-/// A named token for automation with a role and an expiry (1 to 3650 days). The answer
-/// holds its secret, shown this once and stored only as a hash; send it as
-/// `Authorization: Bearer <secret>`.
+/// A named token for automation with a role and an expiry (1 to 3650 days), made by a
+/// logged-in admin (not by another token). The answer holds its secret, shown this once
+/// and stored only as a hash; send it as `Authorization: Bearer <secret>`. The token
+/// never does more than its maker may at the time: demoting the maker lowers it,
+/// deleting the maker ends it.
 #[utoipa::path(
     tag = "users",
     security(("bearer" = [])),
@@ -219,7 +224,7 @@ pub async fn list_tokens(
         (status = 201, description = "Created; the secret is in the answer", body = CreatedApiToken),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's role is lower than admin, or it is an API token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A token of that name exists", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
     )
@@ -238,6 +243,14 @@ pub async fn create_token(
         "token.create",
         format!("create API token {name} as {role}"),
     );
+    if user.0.kind != PrincipalKind::User {
+        // A token answers to the user who made it; one made by a token would answer to
+        // no one.
+        return Err(AuthError::Forbidden(
+            "an API token cannot create API tokens; log in as an admin".into(),
+        )
+        .into());
+    }
     checked(request.check())?;
     let created = state
         .auth

@@ -73,14 +73,18 @@ impl UserRepository for SqliteStore {
         password_hash: &str,
         role: Role,
     ) -> Result<UserRecord, StorageError> {
+        // A new user's token generation starts at the time in microseconds, above any
+        // an earlier user of the same name reached: that user's tokens stay ended.
+        let now = Utc::now();
         let result: Result<UserRow, _> = sqlx::query_as(&format!(
-            "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) \
-             RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (username, password_hash, role, created_at, token_generation) \
+             VALUES (?, ?, ?, ?, ?) RETURNING {USER_COLUMNS}"
         ))
         .bind(username)
         .bind(password_hash)
         .bind(role.as_str())
-        .bind(Utc::now())
+        .bind(now)
+        .bind(now.timestamp_micros())
         .fetch_one(self.pool())
         .await;
         match result {
@@ -260,10 +264,11 @@ mod tests {
     #[tokio::test]
     async fn the_last_admin_is_neither_deleted_nor_demoted() {
         let (_dir, store) = store().await;
-        store
+        let first = store
             .create_user("admin", "h1", Role::Admin)
             .await
-            .expect("admin");
+            .expect("admin")
+            .token_generation;
         store
             .create_user("ops", "h2", Role::Operator)
             .await
@@ -285,7 +290,7 @@ mod tests {
                 admin.password_hash.as_str(),
                 admin.token_generation
             ),
-            (Role::Admin, "h1", 0),
+            (Role::Admin, "h1", first),
             "a refused change changes nothing"
         );
         // With a second admin either may go, but not both.
@@ -315,22 +320,30 @@ mod tests {
             .create_user("ops", "h2", Role::Viewer)
             .await
             .expect("ops");
-        assert_eq!(ops.token_generation, 0);
+        let first = ops.token_generation;
         let ops = store
             .update_user("ops", Some(Role::Operator), None)
             .await
             .expect("role");
-        assert_eq!((ops.role, ops.token_generation), (Role::Operator, 0));
+        assert_eq!((ops.role, ops.token_generation), (Role::Operator, first));
         let ops = store
             .update_user("ops", None, Some("h3"))
             .await
             .expect("password");
         assert_eq!(
             (ops.password_hash.as_str(), ops.token_generation),
-            ("h3", 1)
+            ("h3", first + 1)
         );
+        // A user made again under a deleted one's name starts above it, so the deleted
+        // one's tokens stay ended.
+        store.delete_user("ops").await.expect("delete");
+        let again = store
+            .create_user("ops", "h4", Role::Viewer)
+            .await
+            .expect("again");
+        assert!(again.token_generation > first + 1, "{again:?}");
         assert!(matches!(
-            store.create_user("ops", "h4", Role::Viewer).await,
+            store.create_user("ops", "h5", Role::Viewer).await,
             Err(StorageError::Conflict(_))
         ));
         let names: Vec<String> = store

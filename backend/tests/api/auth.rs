@@ -161,11 +161,19 @@ async fn an_expired_token_is_refused() {
     let secret =
         pequod::identity::load_or_create_secret(&app.data_path()).expect("the node's secret");
     let now = Utc::now().timestamp();
+    let generation = app
+        .state
+        .store
+        .find_user("admin")
+        .await
+        .expect("the store")
+        .expect("admin")
+        .token_generation;
     let claims = Claims {
         sub: "admin".into(),
         iat: now - 3600,
         exp: now - 1,
-        generation: 0,
+        generation,
     };
     use secrecy::ExposeSecret;
     let token = jsonwebtoken::encode(

@@ -400,6 +400,13 @@ async fn a_new_password_or_a_deletion_ends_the_users_tokens_at_once() {
         app.login("ops", "the admin chose this one").await.status(),
         StatusCode::UNAUTHORIZED
     );
+    // A new user under the deleted one's name does not bring its tokens back.
+    create_user(&app, &admin, "ops", Role::Admin).await;
+    read_problem(
+        app.get("/api/v1/cluster", &third).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 
     // A short password, an unknown field, a bad name: 422 naming the field.
     for (body, field) in [
@@ -605,4 +612,75 @@ async fn an_expired_api_token_is_refused() {
             .is_some_and(|d| d.contains("expired")),
         "{problem:?}"
     );
+}
+
+#[tokio::test]
+async fn an_api_token_never_does_more_than_its_maker_may_now() {
+    let app = spawn_app().await;
+    let admin = app.token().await;
+    create_user(&app, &admin, "alice", Role::Admin).await;
+    let alice = login(&app, "alice", PASSWORD).await;
+    let ci = create_token(&app, &alice, "ci", Role::Admin).await.secret;
+    assert_eq!(
+        request(&app, &Method::GET, "/api/v1/users", &ci, &Value::Null).await,
+        200
+    );
+    // A token cannot make tokens: it would answer to no one.
+    let problem = read_problem(
+        app.send_json(
+            Method::POST,
+            "/api/v1/tokens",
+            &ci,
+            &json!({ "name": "child", "role": "viewer", "expires_in_days": 1 }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(
+        problem.message().contains("cannot create API tokens"),
+        "{problem:?}"
+    );
+
+    // Its maker demoted: the token is a viewer from the next request on.
+    let response = app
+        .send_json(
+            Method::PATCH,
+            "/api/v1/users/alice",
+            &admin,
+            &json!({ "role": "viewer" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let me: Me = app.get_json("/api/v1/auth/me", &ci).await;
+    assert_eq!((me.role, me.kind), (Role::Viewer, PrincipalKind::ApiToken));
+    assert_eq!(
+        request(&app, &Method::GET, "/api/v1/users", &ci, &Value::Null).await,
+        403
+    );
+
+    // Its maker deleted: the token ends, and a new alice does not bring it back.
+    let response = app
+        .client
+        .delete(app.url("/api/v1/users/alice"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let problem = read_problem(
+        app.get("/api/v1/auth/me", &ci).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(
+        problem.message().contains("maker was deleted"),
+        "{problem:?}"
+    );
+    create_user(&app, &admin, "alice", Role::Admin).await;
+    read_problem(
+        app.get("/api/v1/auth/me", &ci).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 }
