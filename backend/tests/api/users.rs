@@ -55,6 +55,15 @@ async fn create_token(app: &TestApp, admin: &str, name: &str, role: Role) -> Cre
     response.json().await.unwrap()
 }
 
+async fn delete(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+    app.client
+        .delete(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("DELETE request")
+}
+
 async fn request(app: &TestApp, method: &Method, path: &str, token: &str, body: &Value) -> u16 {
     let builder = app
         .client
@@ -268,12 +277,7 @@ async fn the_last_admin_can_be_neither_deleted_nor_demoted() {
     let app = spawn_app().await;
     let admin = app.token().await;
     let problem = read_problem(
-        app.client
-            .delete(app.url("/api/v1/users/admin"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap(),
+        delete(&app, &admin, "/api/v1/users/admin").await,
         StatusCode::CONFLICT,
     )
     .await;
@@ -320,12 +324,7 @@ async fn the_last_admin_can_be_neither_deleted_nor_demoted() {
     );
     let chief = login(&app, "chief", PASSWORD).await;
     read_problem(
-        app.client
-            .delete(app.url("/api/v1/users/chief"))
-            .bearer_auth(&chief)
-            .send()
-            .await
-            .unwrap(),
+        delete(&app, &chief, "/api/v1/users/chief").await,
         StatusCode::CONFLICT,
     )
     .await;
@@ -379,13 +378,7 @@ async fn a_new_password_or_a_deletion_ends_the_users_tokens_at_once() {
         StatusCode::OK
     );
 
-    let response = app
-        .client
-        .delete(app.url("/api/v1/users/ops"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let response = delete(&app, &admin, "/api/v1/users/ops").await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let problem = read_problem(
         app.get("/api/v1/cluster", &third).await,
@@ -553,13 +546,7 @@ async fn an_api_token_is_shown_once_used_as_a_bearer_token_listed_and_revoked() 
     let app = app.restart().await;
     let me: Me = app.get_json("/api/v1/auth/me", &created.secret).await;
     assert_eq!(me.kind, PrincipalKind::ApiToken);
-    let response = app
-        .client
-        .delete(app.url("/api/v1/tokens/ci"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let response = delete(&app, &admin, "/api/v1/tokens/ci").await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     read_problem(
         app.get("/api/v1/auth/me", &created.secret).await,
@@ -660,13 +647,7 @@ async fn an_api_token_never_does_more_than_its_maker_may_now() {
     );
 
     // Its maker deleted: the token ends, and a new alice does not bring it back.
-    let response = app
-        .client
-        .delete(app.url("/api/v1/users/alice"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let response = delete(&app, &admin, "/api/v1/users/alice").await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let problem = read_problem(
         app.get("/api/v1/auth/me", &ci).await,
