@@ -707,7 +707,8 @@ async fn no_actions(browser: &Browser, page: &str) -> Result<()> {
 #[tokio::test]
 async fn a_viewer_added_on_the_users_page_sees_no_actions_and_no_users_entry() {
     const WATCHER_PASSWORD: &str = "the watcher's own password";
-    in_browser("users_viewer", async |browser, node| {
+    // Over HTTPS with the node's certificate pinned, as an admin would meet it.
+    in_browser_over_https("users_viewer", async |browser, node| {
         logged_in(browser, node).await?;
         browser
             .wait_for_text("#header-user", "admin · admin")
