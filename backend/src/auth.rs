@@ -134,8 +134,10 @@ impl Principal {
             return Ok(());
         }
         let who = match self.kind {
-            PrincipalKind::User => format!("{} is a {}", self.name, self.role),
-            PrincipalKind::ApiToken => format!("the API token {} is a {}", self.name, self.role),
+            PrincipalKind::User => format!("{} has the {} role", self.name, self.role),
+            PrincipalKind::ApiToken => {
+                format!("the API token {} has the {} role", self.name, self.role)
+            }
         };
         Err(AuthError::Forbidden(format!(
             "this needs the {needed} role (or a higher one); {who}"

@@ -253,7 +253,7 @@ async fn each_role_reaches_exactly_its_route_classes() {
     .await;
     assert_eq!(
         problem.detail.as_deref(),
-        Some("this needs the admin role (or a higher one); ops is a operator")
+        Some("this needs the admin role (or a higher one); ops has the operator role")
     );
     let problem = read_problem(
         app.send_json(
@@ -268,7 +268,9 @@ async fn each_role_reaches_exactly_its_route_classes() {
     .await;
     assert_eq!(
         problem.detail.as_deref(),
-        Some("this needs the operator role (or a higher one); the API token grafana is a viewer")
+        Some(
+            "this needs the operator role (or a higher one); the API token grafana has the viewer role"
+        )
     );
 }
 
