@@ -88,6 +88,44 @@ fn add_form_error(
     }
 }
 
+/// A destructive action behind an inline confirmation: the `class` button asks, then
+/// "Really <verb> <name>?" with `class-confirm` (runs `act`) and `class-cancel`.
+fn confirm_step(
+    verb: &'static str,
+    class: &'static str,
+    name: String,
+    pending: RwSignal<bool>,
+    confirming: RwSignal<bool>,
+    act: impl Fn(leptos::ev::MouseEvent) + Clone + 'static,
+) -> impl Fn() -> AnyView + 'static {
+    move || {
+        if confirming.get() {
+            view! {
+                <span class="confirm-question">
+                    {format!("Really {} {name}?", verb.to_lowercase())}
+                </span>
+                <button type="button" class=format!("danger {class}-confirm")
+                    disabled=move || pending.get() on:click=act.clone()>
+                    {verb}
+                </button>
+                <button type="button" class=format!("secondary {class}-cancel")
+                    on:click=move |_| confirming.set(false)>
+                    "Cancel"
+                </button>
+            }
+            .into_any()
+        } else {
+            view! {
+                <button type="button" class=format!("danger {class}")
+                    on:click=move |_| confirming.set(true)>
+                    {verb}
+                </button>
+            }
+            .into_any()
+        }
+    }
+}
+
 /// A `<select>` of the three roles, with its error below it.
 fn role_select(
     id: String,
@@ -354,31 +392,14 @@ fn UserRow(
         })
     };
 
-    let delete_controls = {
-        let name = name.clone();
-        move || {
-            if confirming.get() {
-                view! {
-                    <span class="confirm-question">{format!("Really delete {name}?")}</span>
-                    <button type="button" class="danger user-delete-confirm" disabled=move || pending.get()
-                        on:click=delete.clone()>
-                        "Delete"
-                    </button>
-                    <button type="button" class="secondary user-delete-cancel" on:click=move |_| confirming.set(false)>
-                        "Cancel"
-                    </button>
-                }
-                .into_any()
-            } else {
-                view! {
-                    <button type="button" class="danger user-delete" on:click=move |_| confirming.set(true)>
-                        "Delete"
-                    </button>
-                }
-                .into_any()
-            }
-        }
-    };
+    let delete_controls = confirm_step(
+        "Delete",
+        "user-delete",
+        name.clone(),
+        pending,
+        confirming,
+        delete,
+    );
 
     let select_id = format!("user-role-{name}");
     view! {
@@ -596,31 +617,14 @@ fn TokenRow(
             )
         }
     };
-    let controls = {
-        let name = name.clone();
-        move || {
-            if confirming.get() {
-                view! {
-                    <span class="confirm-question">{format!("Really revoke {name}?")}</span>
-                    <button type="button" class="danger token-revoke-confirm" disabled=move || pending.get()
-                        on:click=revoke.clone()>
-                        "Revoke"
-                    </button>
-                    <button type="button" class="secondary token-revoke-cancel" on:click=move |_| confirming.set(false)>
-                        "Cancel"
-                    </button>
-                }
-                .into_any()
-            } else {
-                view! {
-                    <button type="button" class="danger token-revoke" on:click=move |_| confirming.set(true)>
-                        "Revoke"
-                    </button>
-                }
-                .into_any()
-            }
-        }
-    };
+    let controls = confirm_step(
+        "Revoke",
+        "token-revoke",
+        name.clone(),
+        pending,
+        confirming,
+        revoke,
+    );
     view! {
         <tr data-token=name.clone()>
             <td data-label="Name"><strong>{name.clone()}</strong></td>
