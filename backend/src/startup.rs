@@ -19,6 +19,7 @@ use crate::cluster::agent::Agent;
 use crate::cluster::operations::Operations;
 use crate::cluster::remote::RemoteHandler;
 use crate::cluster::ssh::{self, TrustedKeys};
+use crate::cluster::ssh_binding::SshBinding;
 use crate::error::ApiError;
 use crate::events::EventBus;
 use crate::identity;
@@ -36,6 +37,8 @@ pub struct Application {
     server: Server,
     state: AppState,
     ssh_server: ssh::ServerHandle,
+    /// Moves the SSH server's socket as the node's state changes (none with a fixed one).
+    ssh_binding_task: Option<tokio::task::JoinHandle<()>>,
     checks_task: tokio::task::JoinHandle<()>,
     notify_tasks: Vec<tokio::task::JoinHandle<()>>,
     audit_task: tokio::task::JoinHandle<()>,
@@ -93,25 +96,33 @@ impl Application {
         for key in store.trusted_keys().await? {
             trusted_keys.add(&key)?;
         }
-        let ssh_listener = tokio::net::TcpListener::bind(&settings.cluster.ssh_listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "the SSH server cannot listen on {}",
-                    settings.cluster.ssh_listen
-                )
-            })?;
-        let ssh_server = ssh::serve(
-            ssh_listener,
+        let ssh_listener = match &settings.cluster.ssh_listen {
+            Some(fixed) => Some(
+                tokio::net::TcpListener::bind(fixed)
+                    .await
+                    .with_context(|| format!("the SSH server cannot listen on {fixed}"))?,
+            ),
+            None => None,
+        };
+        let (ssh_socket, ssh_listening) = ssh::socket(ssh_listener)?;
+        let ssh_binding = match settings.cluster.ssh_listen {
+            Some(_) => SshBinding::fixed(),
+            None => {
+                SshBinding::follow(agent.clone(), ssh_socket.clone(), settings.cluster.ssh_port)
+            }
+        };
+        let ssh_server = ssh::serve_on(
+            ssh_socket,
+            ssh_listening,
             ssh::load_node_key(&data_dir.join(identity::SSH_KEY_FILE))?,
             trusted_keys.clone(),
             Arc::new(RemoteHandler {
                 agent: agent.clone(),
                 trusted: trusted_keys.clone(),
                 public_key: public_key.clone(),
+                ssh_binding: ssh_binding.clone(),
             }),
-        )
-        .await?;
+        )?;
         let notifier = crate::notify::Notifier::new(
             store.clone(),
             agent.clone(),
@@ -121,6 +132,7 @@ impl Application {
         // Subscribed before the agent and the checks start, so no early event is missed.
         let notify_tasks = notifier.start(&events);
         agent.start().await?;
+        let ssh_binding_task = ssh_binding.start().await;
         let checks = CheckEngine::new(
             agent.clone(),
             events.clone(),
@@ -133,6 +145,7 @@ impl Application {
             store: store.clone(),
             jobs: jobs.clone(),
             trusted_keys,
+            ssh_binding,
             key_path: data_dir.join(identity::SSH_KEY_FILE),
             public_key: public_key.clone(),
         };
@@ -237,6 +250,7 @@ impl Application {
             server,
             state,
             ssh_server,
+            ssh_binding_task,
             checks_task,
             notify_tasks,
             audit_task,
@@ -264,6 +278,9 @@ impl Application {
         crate::systemd::stopping();
         self.checks_task.abort();
         self.audit_task.abort();
+        if let Some(task) = &self.ssh_binding_task {
+            task.abort();
+        }
         for task in &self.notify_tasks {
             task.abort();
         }
@@ -273,8 +290,8 @@ impl Application {
         Ok(result?)
     }
 
-    /// The address the SSH server listens on.
-    pub fn ssh_addr(&self) -> std::net::SocketAddr {
+    /// The address the SSH server listens on now, if any.
+    pub fn ssh_addr(&self) -> Option<std::net::SocketAddr> {
         self.ssh_server.local_addr()
     }
 }

@@ -46,7 +46,7 @@ async fn spawn_with_tls(tls: bool) -> Node {
     settings.server.ui_dir = ui_dir.path().to_path_buf();
     settings.server.shutdown_timeout_secs = 1;
     settings.server.tls = tls;
-    settings.cluster.ssh_listen = "127.0.0.1:0".into();
+    settings.cluster.ssh_listen = Some("127.0.0.1:0".into());
     settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
     // Nothing answers SIP there: Asterisk SIP is critical, which `checks` is tested on.
     settings.checks.sip_port = std::net::UdpSocket::bind("127.0.0.1:0")

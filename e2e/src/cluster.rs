@@ -457,9 +457,6 @@ listen = "0.0.0.0:{API_PORT}"
 data_dir = "{data}"
 ui_dir = "{ui}"
 
-[cluster]
-ssh_listen = "0.0.0.0:2222"
-
 [[cluster.services]]
 name = "kamailio"
 start = "kamailio -f {cfg} -m 16 -M 4 -Y {run} -P {pid} -w {run}"
@@ -949,6 +946,12 @@ retry_max_ms = 1000
 
     /// Prepare slave on `slave` with the master's key, then Add slave on `master`.
     pub fn pair(&self, master: Ns, slave: Ns) -> Result<()> {
+        self.prepare_slave(master, slave)?;
+        self.add_slave(master, slave)
+    }
+
+    /// Names `slave` after its role and runs Prepare slave on it with `master`'s key.
+    pub fn prepare_slave(&self, master: Ns, slave: Ns) -> Result<()> {
         let key = self.get(master, "/api/v1/nodes/self")?["public_key"]
             .as_str()
             .context("the master's key")?
@@ -966,6 +969,11 @@ retry_max_ms = 1000
             "/api/v1/nodes/self/prepare-slave",
             Some(json!({ "master_public_key": key })),
         )?;
+        Ok(())
+    }
+
+    /// Add slave on `master` for a prepared `slave`, with the lab's addresses.
+    pub fn add_slave(&self, master: Ns, slave: Ns) -> Result<()> {
         self.run_job(
             master,
             "POST",

@@ -41,7 +41,7 @@ impl Node {
         settings.server.ui_dir = ui_dir.to_path_buf();
         settings.server.shutdown_timeout_secs = 1;
         settings.server.tls = https;
-        settings.cluster.ssh_listen = "127.0.0.1:0".into();
+        settings.cluster.ssh_listen = Some("127.0.0.1:0".into());
         settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
         // Nothing answers SIP there, so Asterisk SIP is critical whatever runs on 5060.
         settings.checks.sip_port = unused_udp_port();

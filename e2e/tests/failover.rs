@@ -115,6 +115,96 @@ fn pairing_makes_node1_master_and_node2_slave() {
     assert!(metric(&cluster, Ns::Node2, "pequod_heartbeats_received_total") > 0.0);
 }
 
+/// The local addresses `ns` listens on with TCP port 2222 (the SSH control channel).
+fn ssh_listeners(cluster: &LabCluster, ns: Ns) -> Vec<String> {
+    let out = cluster
+        .lab
+        .exec_ok(ns, "ss", &["-ltnH", "sport = :2222"])
+        .unwrap();
+    let mut addrs: Vec<String> = out
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(3).map(str::to_string))
+        .collect();
+    addrs.sort();
+    addrs
+}
+
+/// Waits until `ns` listens on 2222 at exactly `addrs` (as `ss` prints them).
+fn ssh_listens_on(cluster: &LabCluster, ns: Ns, addrs: &[&str]) {
+    cluster
+        .wait_for(
+            &format!("the SSH control channel of {ns} on {addrs:?}"),
+            DEADLINE,
+            || Ok(ssh_listeners(cluster, ns) == addrs),
+        )
+        .unwrap();
+}
+
+#[test]
+fn the_ssh_control_channel_listens_on_the_cluster_link_only_once_there_is_a_cluster() {
+    if !require_root() {
+        return;
+    }
+    let cluster = LabCluster::new("ssh-binding").expect("the lab builds");
+    cluster.start(Ns::Node1).expect("node1 starts");
+    cluster.start(Ns::Node2).expect("node2 starts");
+    // Standalone, with no master trusted: nothing to accept, so no socket at all. The
+    // API answering proves each node is past its start.
+    for ns in [Ns::Node1, Ns::Node2] {
+        cluster.get(ns, "/api/v1/nodes/self").unwrap();
+        assert_eq!(ssh_listeners(&cluster, ns), Vec::<String>::new(), "{ns}");
+    }
+
+    // A master listens on its sync IP, not on the telephony network.
+    cluster
+        .configure_master(Ns::Node1)
+        .expect("configure master");
+    let node1_sync = format!("{}:2222", Ns::Node1.cluster_ip().unwrap());
+    ssh_listens_on(&cluster, Ns::Node1, &[node1_sync.as_str()]);
+    let telephony = Ns::Node1.telephony_ip().unwrap();
+    let refused = cluster
+        .lab
+        .exec(
+            Ns::Phone,
+            "bash",
+            &["-c", &format!("exec 3<>/dev/tcp/{telephony}/2222")],
+        )
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "the phone reached node1's SSH port on the telephony network"
+    );
+
+    // Prepared, node2 does not know its cluster link yet: every address.
+    cluster
+        .prepare_slave(Ns::Node1, Ns::Node2)
+        .expect("prepare slave");
+    cluster
+        .wait_for(
+            "node2's SSH control channel on every address",
+            DEADLINE,
+            || {
+                let addrs = ssh_listeners(&cluster, Ns::Node2);
+                Ok(addrs.len() == 1
+                    && ["*:2222", "[::]:2222", "0.0.0.0:2222"].contains(&addrs[0].as_str()))
+            },
+        )
+        .unwrap();
+    // Paired: its sync IP only, and the master still reaches it there.
+    cluster.add_slave(Ns::Node1, Ns::Node2).expect("add slave");
+    let node2_sync = format!("{}:2222", Ns::Node2.cluster_ip().unwrap());
+    ssh_listens_on(&cluster, Ns::Node2, &[node2_sync.as_str()]);
+    ssh_listens_on(&cluster, Ns::Node1, &[node1_sync.as_str()]);
+    cluster
+        .run_job(Ns::Node1, "DELETE", "/api/v1/slaves/node2", None)
+        .unwrap();
+    cluster
+        .run_job(Ns::Node1, "POST", "/api/v1/slaves/node2/readd", None)
+        .unwrap();
+    assert_eq!(cluster.role(Ns::Node2).unwrap(), "slave");
+    ssh_listens_on(&cluster, Ns::Node2, &[node2_sync.as_str()]);
+}
+
 /// The master fails, the slave takes over, the phone sees exactly one holder of the
 /// cluster IP all along; the old master comes back standby and is added again.
 fn the_master_fails_and_comes_back_standby(name: &str, fault: Fault) {

@@ -374,6 +374,11 @@ impl Agent {
         self.shared.node.borrow().clone()
     }
 
+    /// Changes of the node's role, epoch and configuration, each seen after it is stored.
+    pub fn watch_node(&self) -> watch::Receiver<NodeRecord> {
+        self.shared.node.subscribe()
+    }
+
     pub fn view(&self) -> AgentView {
         self.shared.view.borrow().clone()
     }

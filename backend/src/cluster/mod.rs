@@ -14,4 +14,5 @@ pub mod remote;
 pub mod services;
 pub mod settings;
 pub mod ssh;
+pub mod ssh_binding;
 pub mod vip;

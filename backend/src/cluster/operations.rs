@@ -20,6 +20,7 @@ use super::config::{ClusterConfig, Member};
 use super::remote::{PairRequest, Peer};
 use super::services;
 use super::ssh::{HostKeyPolicy, TrustedKeys};
+use super::ssh_binding::SshBinding;
 use super::vip;
 use crate::jobs::{JobContext, JobRunner};
 use crate::storage::{StorageError, Store};
@@ -100,6 +101,7 @@ pub struct Operations {
     pub jobs: JobRunner,
     /// Keys this node's SSH server accepts; shared with the running server.
     pub trusted_keys: TrustedKeys,
+    pub ssh_binding: SshBinding,
     /// This node's SSH private key, for the calls to the peer.
     pub key_path: PathBuf,
     /// This node's SSH public key (OpenSSH format).
@@ -286,6 +288,7 @@ impl Operations {
         }
         let store = self.store.clone();
         let trusted = self.trusted_keys.clone();
+        let ssh_binding = self.ssh_binding.clone();
         Ok(self
             .jobs
             .submit(
@@ -296,6 +299,7 @@ impl Operations {
                     ctx.step(0).await;
                     store.trust_key(&key).await?;
                     trusted.add(&key)?;
+                    ssh_binding.refresh().await;
                     ctx.log(format!(
                         "the SSH server now accepts {}",
                         key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::agent::{Agent, interface_of};
 use super::config::{ClusterConfig, Member};
 use super::ssh::{self, CallOutput, CommandHandler, HostKeyPolicy, SshError, TrustedKeys};
+use super::ssh_binding::SshBinding;
 use crate::sync::files::Manifest;
 use crate::sync::service::{CloneOutcome, Endpoint};
 
@@ -117,6 +118,7 @@ pub struct RemoteHandler {
     pub agent: Agent,
     pub trusted: TrustedKeys,
     pub public_key: String,
+    pub ssh_binding: SshBinding,
 }
 
 #[async_trait]
@@ -192,6 +194,8 @@ impl RemoteHandler {
             .set_membership(Role::Slave, request.epoch, Some(&config))
             .await?;
         tracing::info!(master = %config.master.hostname, epoch = request.epoch, "this node is now slave");
+        // On the sync IP before the answer, so the master's next call finds it there.
+        self.ssh_binding.refresh().await;
         Ok(PairResponse {
             node_id: node.id,
             hostname: node.hostname,

@@ -8,8 +8,12 @@ use super::services::ManagedService;
 /// How this node takes part in a cluster: ports, heartbeat timing, managed services.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ClusterSettings {
-    /// Where the embedded SSH server listens (the cluster link; it accepts only trusted keys).
-    pub ssh_listen: String,
+    /// The port of the embedded SSH server (it accepts only trusted keys). It listens on
+    /// this node's sync IP once a cluster is configured, on every address once Prepare
+    /// slave trusted a master, and nowhere before.
+    pub ssh_port: u16,
+    /// A fixed `address:port` instead, bound at start and never moved.
+    pub ssh_listen: Option<String>,
     /// The SSH port of the other node.
     pub peer_ssh_port: u16,
     /// UDP port of the heartbeats, on both links.
@@ -29,7 +33,8 @@ pub struct ClusterSettings {
 impl Default for ClusterSettings {
     fn default() -> Self {
         Self {
-            ssh_listen: "0.0.0.0:2222".into(),
+            ssh_port: 2222,
+            ssh_listen: None,
             peer_ssh_port: 2222,
             heartbeat_port: 7405,
             heartbeat_interval_ms: 100,

@@ -43,7 +43,7 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     settings.server.shutdown_timeout_secs = 1;
     // Plain HTTP keeps the suite's client simple; tls.rs tests HTTPS.
     settings.server.tls = false;
-    settings.cluster.ssh_listen = "127.0.0.1:0".into();
+    settings.cluster.ssh_listen = Some("127.0.0.1:0".into());
     settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
     settings
 }
@@ -60,7 +60,9 @@ pub async fn spawn_with(settings: Settings, data_dir: Arc<TempDir>) -> TestApp {
     pequod::telemetry::init("error");
     let app = Application::build(settings).await.expect("the node starts");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let ssh_addr = app.ssh_addr();
+    let ssh_addr = app
+        .ssh_addr()
+        .expect("the SSH server listens on its fixed address");
     let handle = app.handle();
     let state = app.state().clone();
     let server = tokio::spawn(app.run_until_stopped());

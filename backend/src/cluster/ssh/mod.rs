@@ -7,7 +7,7 @@ mod client;
 mod server;
 
 pub use client::call;
-pub use server::{ServerHandle, serve};
+pub use server::{Listening, ServerHandle, Socket, serve, serve_on, socket};
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -11,20 +11,53 @@ use russh::keys::PrivateKey;
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet, server};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{CommandHandler, MAX_INPUT, TrustedKeys, openssh_line};
 
 pub struct ServerHandle {
-    local_addr: SocketAddr,
+    socket: Socket,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
+/// Swaps the socket the server accepts on, while it runs; sessions already accepted
+/// go on. Cheap to clone.
+#[derive(Clone)]
+pub struct Socket {
+    swap: mpsc::Sender<(Option<TcpListener>, oneshot::Sender<()>)>,
+    local_addr: watch::Receiver<Option<SocketAddr>>,
+}
+
+impl Socket {
+    /// Where the server accepts now; `None` while it listens nowhere.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        *self.local_addr.borrow()
+    }
+
+    /// Accepts on `listener` from now on (the previous one is closed), or nowhere.
+    /// Returns once the server has made the swap.
+    pub async fn listen(&self, listener: Option<TcpListener>) -> anyhow::Result<()> {
+        let (done, swapped) = oneshot::channel();
+        self.swap
+            .send((listener, done))
+            .await
+            .map_err(|_| anyhow::anyhow!("the SSH server has stopped"))?;
+        swapped
+            .await
+            .map_err(|_| anyhow::anyhow!("the SSH server stopped before it listened"))
+    }
+}
+
 impl ServerHandle {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The handle that moves the server to another address.
+    pub fn socket(&self) -> Socket {
+        self.socket.clone()
     }
 
     /// Stops the server and waits until its socket is closed.
@@ -42,17 +75,50 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Serves the control channel on `listener` with `host_key`, for clients whose key is
-/// in `trusted` at the time they authenticate.
+/// The socket a server will accept on: made before the server, so that the handler of
+/// its commands can hold the [`Socket`] that moves it.
+pub fn socket(listener: Option<TcpListener>) -> anyhow::Result<(Socket, Listening)> {
+    let local_addr = listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()
+        .context("reading the SSH listener's address")?;
+    let (swap, swaps) = mpsc::channel(1);
+    let (addr_tx, addr_rx) = watch::channel(local_addr);
+    Ok((
+        Socket {
+            swap,
+            local_addr: addr_rx,
+        },
+        Listening {
+            listener,
+            swaps,
+            local_addr: addr_tx,
+        },
+    ))
+}
+
+/// Serves the control channel on `listener` (or nowhere until [`Socket::listen`] gives
+/// it one) with `host_key`, for clients whose key is in `trusted` at the time they
+/// authenticate.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     host_key: PrivateKey,
     trusted: TrustedKeys,
     handler: Arc<dyn CommandHandler>,
 ) -> anyhow::Result<ServerHandle> {
-    let local_addr = listener
-        .local_addr()
-        .context("reading the SSH listener's address")?;
+    let (socket, listening) = self::socket(listener)?;
+    serve_on(socket, listening, host_key, trusted, handler)
+}
+
+/// [`serve`] on a socket made by [`socket`].
+pub fn serve_on(
+    socket: Socket,
+    listening: Listening,
+    host_key: PrivateKey,
+    trusted: TrustedKeys,
+    handler: Arc<dyn CommandHandler>,
+) -> anyhow::Result<ServerHandle> {
     let config = Arc::new(server::Config {
         // Offering only publickey spares clients from trying passwords that would be
         // refused anyway.
@@ -60,29 +126,75 @@ pub async fn serve(
         keys: vec![host_key],
         ..Default::default()
     });
+    match socket.local_addr() {
+        Some(local_addr) => tracing::info!(%local_addr, "SSH control channel listening"),
+        None => tracing::info!("SSH control channel listening nowhere yet"),
+    }
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, config, trusted, handler, stop_rx));
-    tracing::info!(%local_addr, "SSH control channel listening");
+    let task = tokio::spawn(accept_loop(listening, config, trusted, handler, stop_rx));
     Ok(ServerHandle {
-        local_addr,
+        socket,
         stop: Some(stop_tx),
         task,
     })
 }
 
+/// The socket the accept loop accepts on, and how it is swapped.
+pub struct Listening {
+    listener: Option<TcpListener>,
+    swaps: mpsc::Receiver<(Option<TcpListener>, oneshot::Sender<()>)>,
+    local_addr: watch::Sender<Option<SocketAddr>>,
+}
+
+/// Accepts on `listener`, or waits forever while there is none.
+async fn accept(
+    listener: &Option<TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Replaces `current` by `next` (closing the old socket) and publishes the new address.
+fn swap(
+    current: &mut Option<TcpListener>,
+    next: Option<TcpListener>,
+    published: &watch::Sender<Option<SocketAddr>>,
+) {
+    let local_addr = next.as_ref().and_then(|l| l.local_addr().ok());
+    match (current.is_some(), local_addr) {
+        (_, Some(local_addr)) => tracing::info!(%local_addr, "SSH control channel listening"),
+        (true, None) => tracing::info!("SSH control channel no longer listening"),
+        (false, None) => {}
+    }
+    *current = next;
+    published.send_replace(local_addr);
+}
+
 async fn accept_loop(
-    listener: TcpListener,
+    listening: Listening,
     config: Arc<server::Config>,
     trusted: TrustedKeys,
     handler: Arc<dyn CommandHandler>,
     mut stop: oneshot::Receiver<()>,
 ) {
-    // Sessions live in this set so that stopping the server ends them too.
+    // Sessions live in this set so that stopping the server (not a swap of its
+    // socket) ends them too.
+    let Listening {
+        mut listener,
+        mut swaps,
+        local_addr,
+    } = listening;
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            accepted = listener.accept() => match accepted {
+            Some((next, done)) = swaps.recv() => {
+                swap(&mut listener, next, &local_addr);
+                let _ = done.send(());
+            }
+            accepted = accept(&listener) => match accepted {
                 Ok((socket, peer_addr)) => {
                     let connection = Connection {
                         trusted: trusted.clone(),

@@ -64,7 +64,7 @@ async fn start(trust_client: bool) -> Fixture {
     }
     let handler = Arc::new(Shout::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = serve(listener, server_key, trusted.clone(), handler.clone())
+    let server = serve(Some(listener), server_key, trusted.clone(), handler.clone())
         .await
         .unwrap();
     Fixture {
@@ -78,6 +78,54 @@ async fn start(trust_client: bool) -> Fixture {
     }
 }
 
+impl Fixture {
+    fn addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr().expect("the server listens")
+    }
+
+    /// Runs `command` at `addr` as the client, with the server's key pinned.
+    async fn call_at(
+        &self,
+        addr: std::net::SocketAddr,
+        command: &str,
+        input: &[u8],
+    ) -> Result<CallOutput, SshError> {
+        call(
+            addr,
+            &self.client_key,
+            HostKeyPolicy::Pinned(self.server_public.clone()),
+            command,
+            input,
+            TIMEOUT,
+        )
+        .await
+    }
+
+    /// A session to `addr`, opened by hand, before it authenticates.
+    async fn session(&self, addr: std::net::SocketAddr) -> client::Handle<HostKeyCheck> {
+        let check = HostKeyCheck {
+            pinned: None,
+            seen: Arc::default(),
+        };
+        let stream = TcpStream::connect(addr).await.unwrap();
+        client::connect_stream(Arc::default(), stream, check)
+            .await
+            .unwrap()
+    }
+
+    /// Authenticates `session` with the client's key.
+    async fn authenticate(&self, session: &mut client::Handle<HostKeyCheck>) {
+        let key = PrivateKeyWithHashAlg::new(Arc::new(self.client_key.clone()), None);
+        assert!(
+            session
+                .authenticate_publickey(USER, key)
+                .await
+                .unwrap()
+                .success()
+        );
+    }
+}
+
 fn without_comment(line: &str) -> String {
     line.split_whitespace()
         .take(2)
@@ -88,16 +136,10 @@ fn without_comment(line: &str) -> String {
 #[tokio::test]
 async fn a_trusted_client_runs_a_command_with_its_input() {
     let f = start(true).await;
-    let out = call(
-        f.server.local_addr(),
-        &f.client_key,
-        HostKeyPolicy::Pinned(f.server_public.clone()),
-        "sync-config",
-        b"hello slave",
-        TIMEOUT,
-    )
-    .await
-    .unwrap();
+    let out = f
+        .call_at(f.addr(), "sync-config", b"hello slave")
+        .await
+        .unwrap();
     let expected = format!(
         "sync-config from {}: HELLO SLAVE",
         without_comment(&f.client_public)
@@ -109,16 +151,7 @@ async fn a_trusted_client_runs_a_command_with_its_input() {
 #[tokio::test]
 async fn an_untrusted_key_is_refused_until_it_is_trusted_at_runtime() {
     let f = start(false).await;
-    let attempt = || {
-        call(
-            f.server.local_addr(),
-            &f.client_key,
-            HostKeyPolicy::Pinned(f.server_public.clone()),
-            "status",
-            b"",
-            TIMEOUT,
-        )
-    };
+    let attempt = || f.call_at(f.addr(), "status", b"");
     let refused = attempt().await.unwrap_err();
     assert!(
         matches!(refused, SshError::AuthRejected { .. }),
@@ -138,7 +171,7 @@ async fn a_wrong_pinned_host_key_fails_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let (_, impostor_public) = node_key(dir.path(), "other");
     let err = call(
-        f.server.local_addr(),
+        f.addr(),
         &f.client_key,
         HostKeyPolicy::Pinned(impostor_public.clone()),
         "sync-config",
@@ -161,7 +194,7 @@ async fn a_wrong_pinned_host_key_fails_before_anything_is_sent() {
 async fn trust_on_first_use_returns_the_servers_real_host_key() {
     let f = start(true).await;
     let out = call(
-        f.server.local_addr(),
+        f.addr(),
         &f.client_key,
         HostKeyPolicy::TrustOnFirstUse,
         "hello",
@@ -173,7 +206,7 @@ async fn trust_on_first_use_returns_the_servers_real_host_key() {
     assert_eq!(out.host_key, without_comment(&f.server_public));
     // …and it pins: the recorded key works for the next call.
     call(
-        f.server.local_addr(),
+        f.addr(),
         &f.client_key,
         HostKeyPolicy::Pinned(out.host_key),
         "hello",
@@ -187,16 +220,7 @@ async fn trust_on_first_use_returns_the_servers_real_host_key() {
 #[tokio::test]
 async fn a_handler_error_comes_back_as_a_remote_failure() {
     let f = start(true).await;
-    let err = call(
-        f.server.local_addr(),
-        &f.client_key,
-        HostKeyPolicy::Pinned(f.server_public.clone()),
-        "fail",
-        b"",
-        TIMEOUT,
-    )
-    .await
-    .unwrap_err();
+    let err = f.call_at(f.addr(), "fail", b"").await.unwrap_err();
     match err {
         SshError::Remote { status, message } => {
             assert_eq!(status, 1);
@@ -209,7 +233,7 @@ async fn a_handler_error_comes_back_as_a_remote_failure() {
 #[tokio::test]
 async fn stopping_the_server_closes_its_port() {
     let f = start(true).await;
-    let addr = f.server.local_addr();
+    let addr = f.addr();
     TcpStream::connect(addr).await.unwrap();
     f.server.shutdown().await;
     let refused = TcpStream::connect(addr).await;
@@ -230,7 +254,7 @@ async fn stopping_the_server_closes_its_port() {
 #[tokio::test]
 async fn dropping_the_handle_closes_the_port_too() {
     let f = start(true).await;
-    let addr = f.server.local_addr();
+    let addr = f.addr();
     drop(f.server);
     // Abort takes effect when the runtime next polls the task.
     let closed = async {
@@ -242,24 +266,45 @@ async fn dropping_the_handle_closes_the_port_too() {
 }
 
 #[tokio::test]
+async fn the_socket_moves_while_an_accepted_session_goes_on() {
+    let f = start(true).await;
+    let old = f.addr();
+    let mut session = f.session(old).await;
+
+    let socket = f.server.socket();
+    let moved = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let new = moved.local_addr().unwrap();
+    socket.listen(Some(moved)).await.unwrap();
+    assert_eq!(f.server.local_addr(), Some(new));
+    assert!(
+        TcpStream::connect(old).await.is_err(),
+        "{old} still accepts"
+    );
+    let out = f.call_at(new, "status", b"").await.unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("status from")
+    );
+
+    // The session accepted on the old socket still authenticates and runs a command.
+    f.authenticate(&mut session).await;
+    let channel = session.channel_open_session().await.unwrap();
+    channel.exec(true, "status").await.unwrap();
+
+    socket.listen(None).await.unwrap();
+    assert_eq!(f.server.local_addr(), None);
+    assert!(
+        TcpStream::connect(new).await.is_err(),
+        "{new} still accepts"
+    );
+}
+
+#[tokio::test]
 async fn a_shell_or_terminal_is_refused() {
     let f = start(true).await;
-    let check = HostKeyCheck {
-        pinned: None,
-        seen: Arc::default(),
-    };
-    let stream = TcpStream::connect(f.server.local_addr()).await.unwrap();
-    let mut session = client::connect_stream(Arc::default(), stream, check)
-        .await
-        .unwrap();
-    let key = PrivateKeyWithHashAlg::new(Arc::new(f.client_key.clone()), None);
-    assert!(
-        session
-            .authenticate_publickey(USER, key)
-            .await
-            .unwrap()
-            .success()
-    );
+    let mut session = f.session(f.addr()).await;
+    f.authenticate(&mut session).await;
     let mut channel = session.channel_open_session().await.unwrap();
     channel.request_shell(true).await.unwrap();
     assert!(matches!(channel.wait().await, Some(ChannelMsg::Failure)));
