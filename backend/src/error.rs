@@ -11,6 +11,7 @@ use crate::accounts::AccountError;
 use crate::auth::AuthError;
 use crate::cluster::operations::ClusterError;
 use crate::storage::StorageError;
+use crate::tool::MissingTool;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -32,6 +33,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// This node lacks something the request needs that an admin can install (a
+    /// program); nothing was changed.
+    #[error("{0}")]
+    Unavailable(String),
     /// The path exists, the method does not; `allow` is the `Allow` header's value.
     #[error("{detail}")]
     MethodNotAllowed { detail: String, allow: String },
@@ -83,6 +88,7 @@ impl ApiError {
             ApiError::BadRequest(message)
             | ApiError::NotFound(message)
             | ApiError::Conflict(message)
+            | ApiError::Unavailable(message)
             | ApiError::MethodNotAllowed {
                 detail: message, ..
             } => (Some(message.clone()), Vec::new()),
@@ -141,7 +147,10 @@ impl From<ClusterError> for ApiError {
             | ClusterError::ForceNotSlave { .. }
             | ClusterError::MasterStillHeard { .. } => ApiError::Conflict(err.to_string()),
             ClusterError::Storage(err) => err.into(),
-            ClusterError::Unexpected(err) => ApiError::Unexpected(err),
+            ClusterError::Unexpected(err) => match err.downcast_ref::<MissingTool>() {
+                Some(missing) => ApiError::Unavailable(missing.to_string()),
+                None => ApiError::Unexpected(err),
+            },
         }
     }
 }
@@ -166,6 +175,7 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::Unexpected(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -208,6 +218,7 @@ impl ResponseError for ApiError {
             | ApiError::BadRequest(_)
             | ApiError::NotFound(_)
             | ApiError::Conflict(_)
+            | ApiError::Unavailable(_)
             | ApiError::Unexpected(_) => {}
         }
         response
@@ -220,4 +231,35 @@ pub fn problem_response(problem: &Problem) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(PROBLEM_JSON)
         .json(problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_program_is_a_503_that_names_its_package() {
+        let missing = MissingTool {
+            program: "arping".into(),
+            package: "iputils-arping",
+        };
+        let err: ApiError = ClusterError::Unexpected(
+            anyhow::Error::new(missing).context("checking that the cluster IP is free"),
+        )
+        .into();
+        assert_eq!(err.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let problem = err.problem();
+        assert_eq!(problem.status, 503);
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("arping is not installed on this node (Debian package iputils-arping)")
+        );
+    }
+
+    #[test]
+    fn any_other_unexpected_error_stays_an_internal_error_without_its_text() {
+        let err: ApiError = ClusterError::Unexpected(anyhow::anyhow!("secret detail")).into();
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!format!("{:?}", err.problem()).contains("secret detail"));
+    }
 }

@@ -25,3 +25,4 @@ pub mod sync;
 pub mod systemd;
 pub mod telemetry;
 pub mod tls;
+pub mod tool;

@@ -82,7 +82,7 @@ impl Application {
             settings.database.clone(),
             settings.files.clone(),
             data_dir,
-            std::time::Duration::from_millis(settings.cluster.heartbeat_interval_ms.max(10)),
+            std::time::Duration::from_millis(settings.cluster.timing().heartbeat_interval_ms),
         );
         let agent = Agent::new(
             store.clone(),
@@ -305,7 +305,7 @@ async fn announce_ready(agent: &Agent) {
             agent
                 .settings()
                 .startup_grace_ms
-                .saturating_add(agent.settings().dead_after_ms)
+                .saturating_add(agent.settings().timing().dead_after_ms)
                 .saturating_add(5_000),
         );
         if agent

@@ -457,10 +457,12 @@ listen = "0.0.0.0:{API_PORT}"
 data_dir = "{data}"
 ui_dir = "{ui}"
 
+# Stopped once it has exited: a zombie counts as gone (the lab's test process adopts
+# the daemon and reaps it only later, so `kill -0` would wait the full 3 s).
 [[cluster.services]]
 name = "kamailio"
 start = "kamailio -f {cfg} -m 16 -M 4 -Y {run} -P {pid} -w {run}"
-stop = "if [ -f {pid} ]; then p=$(cat {pid}); kill $p 2>/dev/null; for i in $(seq 60); do kill -0 $p 2>/dev/null || break; sleep 0.05; done; kill -9 $p 2>/dev/null; rm -f {pid}; fi"
+stop = "if [ -f {pid} ]; then p=$(cat {pid}); kill $p 2>/dev/null; for i in $(seq 60); do grep -qs '^State:[[:space:]]*[^Z]' /proc/$p/status || break; sleep 0.05; done; kill -9 $p 2>/dev/null; rm -f {pid}; fi"
 status = "test -f {pid} && kill -0 $(cat {pid})"
 
 # A failover check the tests can break: CRITICAL while the file {broken} exists.
@@ -864,6 +866,12 @@ retry_max_ms = 1000
     /// the slave of `master` (the job is returned).
     pub fn readd_old_master(&self, old: Ns, master: Ns) -> Result<Value> {
         self.start(old)?;
+        self.add_again(old, master)
+    }
+
+    /// Once `old` is standby, Add again on `master` makes it the slave (the job is
+    /// returned).
+    pub fn add_again(&self, old: Ns, master: Ns) -> Result<Value> {
         self.wait_for("the old master to be standby", DEADLINE, || {
             Ok(self.role(old)? == "standby")
         })?;
@@ -942,6 +950,15 @@ retry_max_ms = 1000
                 "gateways": [Lab::GATEWAY_IP.to_string()],
             })),
         )
+    }
+
+    /// Starts both nodes and makes node1 master and node2 its slave.
+    pub fn start_paired(&self) -> Result<()> {
+        self.start(Ns::Node1).context("node1 starts")?;
+        self.start(Ns::Node2).context("node2 starts")?;
+        self.configure_master(Ns::Node1)
+            .context("configure master")?;
+        self.pair(Ns::Node1, Ns::Node2).context("pairing")
     }
 
     /// Prepare slave on `slave` with the master's key, then Add slave on `master`.

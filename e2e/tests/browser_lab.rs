@@ -180,6 +180,12 @@ async fn configure_master_in_the_browser_makes_the_node_master_and_the_dashboard
             .wait_for_text("#cluster-vip-holder", "node1")
             .await?;
         browser
+            .wait_for_text(
+                "#cluster-timing",
+                "conservative: a heartbeat every 100 ms, the peer dead after 600 ms of silence",
+            )
+            .await?;
+        browser
             .wait_for("li[data-hostname='node1'][data-role='master']")
             .await?;
         browser.wait_for_text("#header-hostname", "node1").await?;

@@ -17,12 +17,7 @@ const HEARTBEAT_PORT: u16 = 7405;
 /// Both nodes running, node1 master, node2 slave.
 fn paired(name: &str) -> LabCluster {
     let cluster = LabCluster::new(name).expect("the lab builds");
-    cluster.start(Ns::Node1).expect("node1 starts");
-    cluster.start(Ns::Node2).expect("node2 starts");
-    cluster
-        .configure_master(Ns::Node1)
-        .expect("configure master");
-    cluster.pair(Ns::Node1, Ns::Node2).expect("pairing");
+    cluster.start_paired().unwrap();
     cluster
 }
 
@@ -522,6 +517,62 @@ fn manual_failover_moves_the_services_and_back_again() {
         )
         .unwrap();
     watch.finish().unwrap();
+}
+
+#[test]
+fn a_manual_failover_is_claimed_on_the_masters_word_not_after_dead_after() {
+    if !require_root() {
+        return;
+    }
+    // With the peer declared dead only after 10 s, a handover faster than that can only
+    // come from the slave hearing that the master stepped down.
+    let dead_after = Duration::from_secs(10);
+    let cluster = LabCluster::new("switchover-claim").expect("the lab builds");
+    cluster
+        .add_config(&format!(
+            "[cluster]\ndead_after_ms = {}\n",
+            dead_after.as_millis()
+        ))
+        .unwrap();
+    cluster.start_paired().unwrap();
+    cluster
+        .wait_for("SIP at the cluster IP", DEADLINE, || cluster.sip_answers())
+        .unwrap();
+    let watch = cluster.arp_watch().unwrap();
+
+    let asked = std::time::Instant::now();
+    let (status, body) = cluster
+        .api(Ns::Node1, "POST", "/api/v1/cluster/failover", None)
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    cluster
+        .wait_for("SIP answered by node2", DEADLINE, || {
+            Ok(cluster.holds_vip(Ns::Node2)? && cluster.sip_answers()?)
+        })
+        .unwrap();
+    let gap = asked.elapsed();
+    assert!(
+        gap < dead_after,
+        "node2 answered SIP {gap:?} after the request: that is the dead-after timer, not the claim"
+    );
+    cluster
+        .expect_roles(Ns::Node2, Ns::Node1, "standby")
+        .unwrap();
+    let took = cluster
+        .get(Ns::Node2, "/api/v1/audit?action=failover.takeover")
+        .unwrap();
+    assert!(
+        took["items"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("stepped down to standby")),
+        "{took:#}"
+    );
+    // Exactly one MAC answered for the cluster IP at every look.
+    watch.finish().unwrap();
+    println!(
+        "switchover: SIP answered by the new master {} ms after the request",
+        gap.as_millis()
+    );
 }
 
 #[test]

@@ -54,12 +54,7 @@ fn lab_with_mail(name: &str) -> (LabCluster, PathBuf) {
 
 /// Both nodes running, node1 master, node2 slave.
 fn paired(cluster: &LabCluster) {
-    cluster.start(Ns::Node1).expect("node1 starts");
-    cluster.start(Ns::Node2).expect("node2 starts");
-    cluster
-        .configure_master(Ns::Node1)
-        .expect("configure master");
-    cluster.pair(Ns::Node1, Ns::Node2).expect("pairing");
+    cluster.start_paired().unwrap();
 }
 
 /// Waits for a mail whose subject contains `subject` and returns it.

@@ -74,6 +74,62 @@ pub enum GatewayState {
     NotConfigured,
 }
 
+/// A named heartbeat timing (`cluster.profile`); explicit `heartbeat_interval_ms` and
+/// `dead_after_ms` settings override its figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub enum TimingProfile {
+    /// A heartbeat every 100 ms on each link; the peer is dead after 600 ms of silence.
+    #[default]
+    Conservative,
+    /// A heartbeat every 50 ms; dead after 200 ms. For a direct cable between the nodes.
+    Fast,
+}
+
+impl TimingProfile {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TimingProfile::Conservative => "conservative",
+            TimingProfile::Fast => "fast",
+        }
+    }
+
+    pub const fn heartbeat_interval_ms(self) -> u64 {
+        match self {
+            TimingProfile::Conservative => 100,
+            TimingProfile::Fast => 50,
+        }
+    }
+
+    pub const fn dead_after_ms(self) -> u64 {
+        match self {
+            TimingProfile::Conservative => 600,
+            TimingProfile::Fast => 200,
+        }
+    }
+}
+
+/// The heartbeat timing this node runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Timing {
+    pub profile: TimingProfile,
+    /// The interval in effect: the profile's, or the explicit setting.
+    pub heartbeat_interval_ms: u64,
+    /// Silence after which the peer counts as dead on a link: the profile's, or the
+    /// explicit setting.
+    pub dead_after_ms: u64,
+}
+
+impl Timing {
+    /// Whether explicit settings replace any of the profile's figures.
+    pub const fn overridden(&self) -> bool {
+        self.heartbeat_interval_ms != self.profile.heartbeat_interval_ms()
+            || self.dead_after_ms != self.profile.dead_after_ms()
+    }
+}
+
 /// The cluster as this node sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
@@ -93,6 +149,8 @@ pub struct Cluster {
     /// What this node's probe of the telephony gateway(s) says (`unknown` outside a
     /// cluster, where nothing is probed).
     pub telephony_gateway: GatewayState,
+    /// The heartbeat timing this node runs with.
+    pub timing: Timing,
 }
 
 /// "Configure master": makes this standalone node the master of a new cluster.

@@ -475,11 +475,11 @@ impl Agent {
 
 impl Shared {
     fn interval(&self) -> Duration {
-        Duration::from_millis(self.settings.heartbeat_interval_ms.max(10))
+        Duration::from_millis(self.settings.timing().heartbeat_interval_ms)
     }
 
     fn dead_after(&self) -> Duration {
-        Duration::from_millis(self.settings.dead_after_ms.max(20))
+        Duration::from_millis(self.settings.timing().dead_after_ms)
     }
 
     fn checks(&self) -> Vec<pequod_api::checks::Check> {
@@ -565,6 +565,7 @@ impl Shared {
             lamp,
             lamp_reasons,
             telephony_gateway: seen.telephony.into(),
+            timing: self.settings.timing(),
         })
     }
 }

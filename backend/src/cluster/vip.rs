@@ -11,6 +11,9 @@ use tokio::process::Command;
 
 pub use pequod_api::ClusterIp;
 
+/// Where `arping` comes from (gratuitous ARP, duplicate address detection).
+const ARPING_PACKAGE: &str = "iputils-arping";
+
 /// The interface's index, or `None` when the kernel knows no interface of that name.
 async fn link_index(handle: &rtnetlink::Handle, interface: &str) -> anyhow::Result<Option<u32>> {
     let mut links = handle
@@ -186,13 +189,14 @@ pub async fn remove(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
 /// Gratuitous ARP: tells every host on the segment that the cluster IP now lives at
 /// this interface's MAC address.
 pub async fn announce(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
-    let status = Command::new("arping")
-        .args(["-q", "-U", "-c", "2", "-w", "1", "-I", interface])
-        .arg(ip.address.to_string())
-        .kill_on_drop(true)
-        .status()
-        .await
-        .context("running arping (Debian package iputils-arping)")?;
+    let status = crate::tool::status(
+        Command::new("arping")
+            .args(["-q", "-U", "-c", "2", "-w", "1", "-I", interface])
+            .arg(ip.address.to_string())
+            .kill_on_drop(true),
+        ARPING_PACKAGE,
+    )
+    .await?;
     // iputils arping exits 1 in -U mode when nobody replies, which is the normal case.
     anyhow::ensure!(status.code().is_some(), "arping was killed");
     Ok(())
@@ -201,13 +205,14 @@ pub async fn announce(interface: &str, ip: ClusterIp) -> anyhow::Result<()> {
 /// ARP duplicate address detection: true when another host answers for the address.
 pub async fn in_use(interface: &str, address: Ipv4Addr, wait: Duration) -> anyhow::Result<bool> {
     let seconds = wait.as_secs().max(1).to_string();
-    let status = Command::new("arping")
-        .args(["-q", "-D", "-c", "2", "-w", &seconds, "-I", interface])
-        .arg(address.to_string())
-        .kill_on_drop(true)
-        .status()
-        .await
-        .context("running arping (Debian package iputils-arping)")?;
+    let status = crate::tool::status(
+        Command::new("arping")
+            .args(["-q", "-D", "-c", "2", "-w", &seconds, "-I", interface])
+            .arg(address.to_string())
+            .kill_on_drop(true),
+        ARPING_PACKAGE,
+    )
+    .await?;
     // -D: exit 0 when no reply came (the address is free), 1 when someone answered.
     match status.code() {
         Some(0) => Ok(false),

@@ -47,6 +47,7 @@ pub async fn get_cluster(
         (status = 403, description = "The token's role is lower than admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This node is already in a cluster, or an interface or address this node cannot use (the fields are named)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A program this node needs is not installed (named with its Debian package); nothing was changed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/cluster")]

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use pequod::cluster::ssh::{self, HostKeyPolicy};
-use pequod_api::cluster::{Cluster, ClusterMode};
+use pequod_api::cluster::{Cluster, ClusterMode, Timing, TimingProfile};
 use pequod_api::jobs::{Job, JobState};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{DEADLINE, eventually, read_problem, spawn_app};
+use crate::helpers::{DEADLINE, eventually, read_problem, spawn_app, spawn_with, test_settings};
 
 fn configure(cluster_ip: &str, telephony: &str, cluster: &str, email: &str) -> serde_json::Value {
     serde_json::json!({
@@ -85,6 +85,42 @@ async fn configure_master_refuses_a_bad_text_by_field_and_changes_nothing() {
     assert_eq!(cluster.mode, ClusterMode::Standalone);
     let jobs: pequod_api::jobs::JobPage = app.get_json("/api/v1/jobs", &token).await;
     assert_eq!(jobs.total, 0, "no job was started");
+}
+
+/// The timing `GET /api/v1/cluster` shows on a node started with `settings`.
+async fn timing_of(settings: impl FnOnce(&mut pequod::settings::Settings)) -> Timing {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut node = test_settings(dir.path());
+    settings(&mut node);
+    let app = spawn_with(node, dir).await;
+    let token = app.token().await;
+    let cluster: Cluster = app.get_json("/api/v1/cluster", &token).await;
+    cluster.timing
+}
+
+#[tokio::test]
+async fn the_cluster_shows_the_timing_profile_and_the_figures_in_effect() {
+    let timing = timing_of(|_| {}).await;
+    assert_eq!(timing.profile, TimingProfile::Conservative);
+    assert_eq!(
+        (timing.heartbeat_interval_ms, timing.dead_after_ms),
+        (100, 600)
+    );
+    assert!(!timing.overridden());
+
+    // The fast profile, its silence set by hand: the profile's interval, the explicit
+    // dead-after.
+    let timing = timing_of(|s| {
+        s.cluster.profile = TimingProfile::Fast;
+        s.cluster.dead_after_ms = Some(300);
+    })
+    .await;
+    assert_eq!(timing.profile, TimingProfile::Fast);
+    assert_eq!(
+        (timing.heartbeat_interval_ms, timing.dead_after_ms),
+        (50, 300)
+    );
+    assert!(timing.overridden());
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use pequod_api::cluster::{Cluster, ClusterMode, GatewayState};
+use pequod_api::cluster::{Cluster, ClusterMode, GatewayState, Timing};
 use pequod_api::nodes::Node;
 use pequod_api::sync::{DatabaseSync, FileSyncStatus, SyncStatus};
 
@@ -86,6 +86,22 @@ pub fn gateway_label(state: GatewayState) -> (&'static str, &'static str) {
     }
 }
 
+/// The profile and its figures, e.g. "conservative: a heartbeat every 100 ms, the peer
+/// dead after 600 ms of silence".
+fn timing_label(timing: &Timing) -> String {
+    format!(
+        "{}{}: a heartbeat every {} ms, the peer dead after {} ms of silence",
+        timing.profile.as_str(),
+        if timing.overridden() {
+            " (figures set by hand)"
+        } else {
+            ""
+        },
+        timing.heartbeat_interval_ms,
+        timing.dead_after_ms
+    )
+}
+
 fn cluster_view(cluster: Cluster) -> impl IntoView {
     let lamp = cluster.lamp;
     let gateway = (cluster.mode == ClusterMode::Cluster).then(|| {
@@ -93,6 +109,8 @@ fn cluster_view(cluster: Cluster) -> impl IntoView {
         view! {
             <dt>"Telephony gateway"</dt>
             <dd id="cluster-gateway" class=class>{label}</dd>
+            <dt>"Heartbeat timing"</dt>
+            <dd id="cluster-timing">{timing_label(&cluster.timing)}</dd>
         }
     });
     let reasons = if cluster.lamp_reasons.is_empty() {
